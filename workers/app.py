@@ -1,0 +1,77 @@
+"""Wiring: settings -> store, repositories, broker, subscribers. No logic of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from faststream import FastStream
+from faststream.nats import NatsBroker
+
+from workers.consumer import BatchConsumer, subscribe_all
+from workers.ingest import Ingestor
+from workers.repositories import Repositories
+from workers.settings import Settings
+from workers.store import FaultInjector, Store, open_store
+from workers.store.keys import Keys
+from workers.streams import ensure_streams
+
+log = logging.getLogger(__name__)
+
+
+def open_configured_store(settings: Settings) -> Store:
+    faults = FaultInjector.parse(settings.store_faults) if settings.store_faults else None
+    return open_store(settings.store_url, timeout_s=settings.store_timeout_s, faults=faults)
+
+
+def repositories(settings: Settings) -> Repositories:
+    return Repositories(Keys((settings.key_root,)))
+
+
+def make_broker(settings: Settings) -> NatsBroker:
+    # Per-message logs at DEBUG: FastStream's INFO line per message halves throughput.
+    return NatsBroker(settings.nats_url, log_level=logging.DEBUG, graceful_timeout=30.0)
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    store: Store
+    broker: NatsBroker
+    ingestor: Ingestor
+
+    async def start(self) -> None:
+        await self.broker.connect()
+        for note in await ensure_streams(self.broker.config.connection_state.stream, self.settings):
+            log.info(note)
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        await self.store.close()
+
+
+def build_worker(settings: Settings, store: Store | None = None) -> Worker:
+    store = store or open_configured_store(settings)
+    broker = make_broker(settings)
+    ingestor = Ingestor(store, repositories(settings))
+    subscribe_all(broker, BatchConsumer(ingestor, broker, settings), settings)
+    return Worker(settings, store, broker, ingestor)
+
+
+async def run_until_stopped(worker: Worker, stop: asyncio.Event) -> None:
+    await worker.start()
+    try:
+        await stop.wait()
+    finally:
+        await worker.stop()
+
+
+def asyncapi_app() -> FastStream:
+    """For `make docs`: the AsyncAPI document FastStream generates from the subscribers."""
+    settings = Settings()
+    store = None  # the spec needs no store: subscribers are registered against a stub ingestor
+    broker = make_broker(settings)
+    subscribe_all(broker, BatchConsumer(Ingestor(store, repositories(settings)), broker, settings), settings)  # type: ignore[arg-type]
+    return FastStream(broker, title="IDE event workers", version="0.1.0")

@@ -1,0 +1,105 @@
+"""The NATS side of the workers: FastStream pull subscribers, acks, naks and dead letters.
+
+One durable pull consumer per subject family, shared by every worker process. A batch is
+fetched, applied in one store transaction (`Ingestor`), and only then acknowledged, one ack
+per message (never AckPolicy.ALL: with several workers on a durable it would ack messages
+another worker has not committed). FastStream's own acking is off (`AckPolicy.MANUAL`) and
+its decoder is bypassed, so a malformed body cannot fail its batch-mates.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from faststream import AckPolicy, Context
+from faststream.message import StreamMessage
+from faststream.nats import JStream, NatsBroker, PullSub
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy as JsAckPolicy
+from nats.js.api import ConsumerConfig
+
+from events import subjects
+from workers.dead_letters import dead_letter
+from workers.ingest import Incoming, Ingestor, Outcome, Result
+from workers.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FAMILIES: dict[str, str] = {
+    "messages": subjects.MESSAGE_SENT,
+    "files": subjects.FILE_CHANGED,
+    "agents": "agent.*",
+    "conversations": "conversation.*",
+    "settings": subjects.SETTING_CHANGED,
+    "audit": f"{subjects.AUDIT_PREFIX}.*",
+}
+"""Durable consumer name -> the subject filter it takes from stream EVENTS."""
+
+
+def durable_name(family: str) -> str:
+    return f"workers-{family}"
+
+
+async def _raw(msg: StreamMessage[Any]) -> None:
+    """Skip FastStream's JSON decoding: the ingestor validates each raw body itself."""
+    return None
+
+
+class BatchConsumer:
+    def __init__(self, ingestor: Ingestor, broker: NatsBroker, settings: Settings) -> None:
+        self.ingestor = ingestor
+        self.broker = broker
+        self.settings = settings
+
+    async def handle(self, msgs: list[Msg]) -> None:
+        results = await self.ingestor.apply([Incoming(m.subject, m.data) for m in msgs])
+        for msg, result in zip(msgs, results, strict=True):
+            await self._settle(msg, result)
+
+    async def _settle(self, msg: Msg, result: Result) -> None:
+        if result.outcome is Outcome.RETRY:
+            delivered = msg.metadata.num_delivered
+            if delivered < self.settings.max_deliver:
+                await msg.nak(delay=self.settings.nak_delay_s * 2 ** (delivered - 1))
+                return
+            result = Result(Outcome.DEAD, f"gave up after {delivered} deliveries: {result.reason}")
+        if result.outcome is Outcome.DEAD:
+            log.warning(
+                "dead-lettered %s (stream seq %s): %s",
+                msg.subject, msg.metadata.sequence.stream, result.reason,
+            )
+            await dead_letter(self._publish, msg, result.reason)
+        await msg.ack()
+
+    async def _publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
+        await self.broker.publish(payload, subject, headers=headers, stream=subjects.STREAM_DLQ)
+
+
+def consumer_config(settings: Settings) -> ConsumerConfig:
+    return ConsumerConfig(
+        ack_policy=JsAckPolicy.EXPLICIT,
+        max_deliver=settings.max_deliver,
+        ack_wait=settings.ack_wait_s,
+        max_ack_pending=settings.max_ack_pending,
+        max_waiting=512,
+    )
+
+
+def subscribe_all(broker: NatsBroker, consumer: BatchConsumer, settings: Settings) -> None:
+    stream = JStream(subjects.STREAM_EVENTS, declare=False)
+    for family, subject in FAMILIES.items():
+
+        async def on_batch(body: Any, message: Any = Context("message")) -> None:
+            await consumer.handle(message.raw_message)
+
+        broker.subscriber(
+            subject,
+            stream=stream,
+            durable=durable_name(family),
+            config=consumer_config(settings),
+            pull_sub=PullSub(settings.batch_size, timeout=settings.fetch_timeout_s, batch=True),
+            ack_policy=AckPolicy.MANUAL,
+            decoder=_raw,
+            title=f"{family}: {subject}",
+        )(on_batch)

@@ -1,0 +1,22 @@
+"""The application's error tree: named for what happened, carrying the offending value."""
+
+from __future__ import annotations
+
+
+class WorkersError(Exception):
+    """Base of every error the workers raise on purpose."""
+
+
+class NotFound(WorkersError):
+    def __init__(self, what: str, ident: object) -> None:
+        self.what, self.ident = what, ident
+        super().__init__(f"{what} {ident} not found")
+
+
+class InvalidContinuation(WorkersError):
+    def __init__(self, token: str) -> None:
+        super().__init__(f"continuation {token[:40]!r} does not belong to this query")
+
+
+class InvalidRecord(WorkersError):
+    """A record that would break an invariant (e.g. a key over FoundationDB's limits)."""

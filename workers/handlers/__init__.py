@@ -1,0 +1,35 @@
+"""Which handler applies each subject. One module per subject family, `on_<subject>` each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from events import subjects as s
+from workers.handlers.agents import on_agent_configured, on_agent_executed
+from workers.handlers.audit import on_audit_reported
+from workers.handlers.conversations import on_conversation_created, on_conversation_updated
+from workers.handlers.files import on_file_changed
+from workers.handlers.messages import on_message_sent
+from workers.handlers.settings import on_setting_changed
+from workers.handlers.unit import BatchMemo, Unit
+
+Handler = Callable[[Unit, Any], None]
+
+HANDLERS: dict[str, Handler] = {
+    s.MESSAGE_SENT: on_message_sent,
+    s.FILE_CHANGED: on_file_changed,
+    s.AGENT_EXECUTED: on_agent_executed,
+    s.AGENT_CONFIGURED: on_agent_configured,
+    s.CONVERSATION_CREATED: on_conversation_created,
+    s.CONVERSATION_UPDATED: on_conversation_updated,
+    s.SETTING_CHANGED: on_setting_changed,
+    **{
+        subject: partial(on_audit_reported, subject=subject)
+        for subject in s.SUBJECT_MODELS
+        if subject.startswith(s.AUDIT_PREFIX + ".")
+    },
+}
+
+__all__ = ["HANDLERS", "BatchMemo", "Handler", "Unit"]

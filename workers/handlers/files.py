@@ -1,0 +1,101 @@
+"""file.changed from the file-monitor: the File record, its path index, and its audit.
+
+Events for one file may arrive out of order: one older than the stored state is audited
+(marked stale) but never rolls the file back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from events import AuditEventType, FileChange, FileChanged
+from workers.handlers.unit import Unit
+from workers.ids import derived_id
+from workers.models import File
+
+AUDIT_TYPES = {
+    FileChange.CREATED: AuditEventType.FILE_CREATED,
+    FileChange.MODIFIED: AuditEventType.FILE_UPDATED,
+    FileChange.RENAMED: AuditEventType.FILE_UPDATED,
+    FileChange.DELETED: AuditEventType.FILE_DELETED,
+    FileChange.ACCESSED: AuditEventType.FILE_ACCESSED,
+}
+
+
+def on_file_changed(unit: Unit, event: FileChanged) -> None:
+    files, tr = unit.repos.files, unit.tr
+    lookup = event.previous_path if event.change == FileChange.RENAMED else event.file_path
+    assert lookup is not None  # the model requires previous_path for a rename
+    current = files.get_by_path(
+        tr, event.tenant_id, event.workspace_session_id, lookup, include_deleted=True
+    )
+    audit = dict(
+        file_path=event.file_path,
+        previous_path=event.previous_path,
+        change=event.change.value,
+        checksum=event.checksum,
+        file_size=event.file_size,
+    )
+    if current is not None and event.occurred_at < current.last_event_at:
+        unit.audit(event, AUDIT_TYPES[event.change], **audit, file_id=current.id, stale=True)
+        return
+    result = _apply(unit, event, current)
+    unit.audit(event, AUDIT_TYPES[event.change], **audit, file_id=result.id if result else None)
+
+
+def _apply(unit: Unit, event: FileChanged, current: File | None) -> File | None:
+    files, tr = unit.repos.files, unit.tr
+    change = event.change
+    if change == FileChange.DELETED:
+        if current is None:
+            return None
+        return files.soft_delete(tr, event.tenant_id, current.id, at=event.occurred_at)
+    if current is None or (change == FileChange.CREATED and current.is_deleted):
+        if current is not None:
+            files.purge(tr, current)  # re-created at a deleted file's path: a new file
+        return _create(unit, event)
+    update: dict[str, Any] = {"last_event_at": event.occurred_at}
+    if change == FileChange.ACCESSED:
+        update["last_accessed_at"] = event.occurred_at
+    else:
+        update |= _content(event) | {"updated_at": event.occurred_at}
+        update |= {"is_deleted": False, "deleted_at": None}
+    if change == FileChange.RENAMED:
+        _free_path(unit, event, current)
+        update["file_path"] = event.file_path
+    changed = current.model_copy(update=update)
+    files.update(tr, changed)
+    return changed
+
+
+def _create(unit: Unit, event: FileChanged) -> File:
+    _free_path(unit, event, None)
+    file = File(
+        tenant_id=event.tenant_id,
+        id=derived_id(event.tenant_id, event.event_id),
+        workspace_session_id=event.workspace_session_id,
+        user_id=event.user_id,
+        file_path=event.file_path,
+        created_at=event.occurred_at,
+        updated_at=event.occurred_at,
+        last_event_at=event.occurred_at,
+        last_accessed_at=event.occurred_at if event.change == FileChange.ACCESSED else None,
+        **_content(event),
+    )
+    unit.repos.files.create(unit.tr, file)
+    return file
+
+
+def _free_path(unit: Unit, event: FileChanged, moving: File | None) -> None:
+    """A file renamed or created onto an occupied path replaces the occupant, as on disk."""
+    files = unit.repos.files
+    occupant = files.get_by_path(
+        unit.tr, event.tenant_id, event.workspace_session_id, event.file_path, include_deleted=True
+    )
+    if occupant is not None and (moving is None or occupant.id != moving.id):
+        files.purge(unit.tr, occupant)
+
+
+def _content(event: FileChanged) -> dict[str, Any]:
+    fields = {"file_size": event.file_size, "mime_type": event.mime_type, "checksum": event.checksum}
+    return {k: v for k, v in fields.items() if v is not None}

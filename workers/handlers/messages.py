@@ -1,0 +1,49 @@
+"""message.sent: the message, its conversation's counters, and a MessageSent audit record."""
+
+from __future__ import annotations
+
+from events import AuditEventType, MessageSent
+from workers.handlers.unit import Unit
+from workers.models import Conversation, Message
+
+
+def on_message_sent(unit: Unit, event: MessageSent) -> None:
+    tr, repos = unit.tr, unit.repos
+    conversation = (event.tenant_id, event.conversation_id)
+    if conversation not in unit.memo.conversations:
+        # A message may arrive before its conversation.created: start the conversation,
+        # and let the later event fill in its details.
+        repos.conversations.create(
+            tr,
+            Conversation(
+                tenant_id=event.tenant_id,
+                id=event.conversation_id,
+                user_id=event.user_id,
+                workspace_session_id=event.workspace_session_id,
+                created_at=event.occurred_at,
+                updated_at=event.occurred_at,
+            ),
+        )
+        unit.memo.conversations.add(conversation)
+    message = Message(
+        tenant_id=event.tenant_id,
+        id=event.message_id,
+        conversation_id=event.conversation_id,
+        user_id=event.user_id,
+        role=event.role,
+        content=event.content,
+        model=event.model,
+        token_count=event.token_count or 0,
+        created_at=event.occurred_at,
+    )
+    created = repos.messages.create(tr, message)
+    unit.audit(
+        event,
+        AuditEventType.MESSAGE_SENT,
+        conversation_id=event.conversation_id,
+        message_id=event.message_id,
+        role=event.role.value,
+        token_count=event.token_count,
+        content_bytes=len(event.content.encode()),
+        duplicate_message=None if created else True,
+    )

@@ -1,0 +1,46 @@
+"""Identifiers and times as the keys want them.
+
+Time-ordered ids are UUIDv7, made *outside* the transaction's retry loop (FoundationDB's
+versionstamps need the C client). Times in keys are integer milliseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+
+_NAMESPACE = uuid.UUID("6f6b1f4e-4a7e-4c1e-9a55-3c1d2b7e9f10")
+
+
+def uuid7(ms: int | None = None) -> uuid.UUID:
+    """RFC 9562 UUIDv7: 48-bit ms timestamp, then random bits; sorts by creation time."""
+    ts = int(time.time() * 1000) if ms is None else ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ts & 0xFFFF_FFFF_FFFF) << 80 | rand & ((1 << 80) - 1)
+    value = value & ~(0xF << 76) | (0x7 << 76)  # version 7
+    value = value & ~(0x3 << 62) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)
+
+
+def derived_id(*parts: object) -> uuid.UUID:
+    """A deterministic id (UUIDv5) from its parts, e.g. the file created by one event."""
+    return uuid.uuid5(_NAMESPACE, "/".join(str(p) for p in parts))
+
+
+def to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def day_of(ms: int) -> str:
+    """The UTC day of a time, as the audit_by_date index spells it."""
+    return from_ms(ms).strftime("%Y-%m-%d")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,160 @@
+"""Apply a batch of raw events: validate each, then one transaction for the whole batch.
+
+This is the exactly-once core, free of NATS: a dedupe mark per event in the same transaction
+as its effects. One bad event never fails its batch-mates: invalid ones are set aside before
+the transaction, and if the batch transaction fails for a non-transient reason the events are
+retried one per transaction so only the culprit is dead-lettered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from events import Event, model_for_subject
+from workers.handlers import HANDLERS, BatchMemo, Unit
+from workers.ids import uuid7
+from workers.repositories import Repositories
+from workers.store.errors import StoreError
+from workers.store.port import Store, Transaction
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    DEAD = "dead"  # permanent: goes to the dead-letter stream with its reason
+    RETRY = "retry"  # transient: redeliver later
+
+
+@dataclass(frozen=True)
+class Incoming:
+    subject: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    reason: str = ""
+
+
+@dataclass
+class IngestStats:
+    applied: int = 0
+    duplicates: int = 0
+    dead: int = 0
+    retried: int = 0
+    batches: int = 0
+    by_subject: dict[tuple[str, Outcome], int] = field(default_factory=dict)
+
+
+Decoded = tuple[int, str, Event]
+
+
+class Ingestor:
+    def __init__(self, store: Store, repos: Repositories) -> None:
+        self.store = store
+        self.repos = repos
+        self.stats = IngestStats()
+
+    async def apply(self, batch: list[Incoming]) -> list[Result]:
+        results: list[Result | None] = [None] * len(batch)
+        decoded: list[Decoded] = []
+        for i, item in enumerate(batch):
+            event_or_reason = decode(item)
+            if isinstance(event_or_reason, str):
+                results[i] = Result(Outcome.DEAD, event_or_reason)
+            else:
+                decoded.append((i, item.subject, event_or_reason))
+        if decoded:
+            for (i, _, _), result in zip(decoded, await self._apply_decoded(decoded), strict=True):
+                results[i] = result
+        final = [r for r in results if r is not None]
+        self._count(batch, final)
+        return final
+
+    async def _apply_decoded(self, decoded: list[Decoded]) -> list[Result]:
+        audit_ids = [uuid7() for _ in decoded]  # made outside the retry loop
+        now_ms = int(time.time() * 1000)
+        try:
+            return await self.store.transact(lambda tr: self._apply_all(tr, decoded, audit_ids, now_ms))
+        except StoreError as e:
+            if e.retryable:
+                return [Result(Outcome.RETRY, str(e))] * len(decoded)
+            reason = e
+        except Exception as e:  # noqa: BLE001 - isolate the culprit below, one event at a time
+            reason = e
+        if len(decoded) == 1:
+            log.warning("event dead-lettered: %s", reason)
+            return [Result(Outcome.DEAD, _describe(reason))]
+        log.info("batch of %d failed (%s); applying one per transaction", len(decoded), reason)
+        return [r for d in decoded for r in await self._apply_decoded([d])]
+
+    def _apply_all(
+        self, tr: Transaction, decoded: list[Decoded], audit_ids: list[UUID], now_ms: int
+    ) -> list[Result]:
+        repos = self.repos
+        done = repos.applied.applied(tr, [(e.tenant_id, e.event_id) for _, _, e in decoded])
+        memo = BatchMemo()
+        seen: set[tuple[UUID, UUID]] = set()
+        results = []
+        for (_, subject, event), audit_id, applied in zip(decoded, audit_ids, done, strict=True):
+            key = (event.tenant_id, event.event_id)
+            if applied or key in seen:
+                results.append(Result(Outcome.DUPLICATE))
+                continue
+            seen.add(key)
+            HANDLERS[subject](Unit(tr, repos, audit_id, memo), event)
+            repos.applied.mark(tr, event.tenant_id, event.event_id, now_ms)
+            results.append(Result(Outcome.APPLIED))
+        for tenant_id in {t for t, _ in seen}:
+            repos.tenants.mark_seen(tr, tenant_id)
+        return results
+
+    def _count(self, batch: list[Incoming], results: list[Result]) -> None:
+        st = self.stats
+        st.batches += 1
+        for item, r in zip(batch, results, strict=True):
+            key = (item.subject, r.outcome)
+            st.by_subject[key] = st.by_subject.get(key, 0) + 1
+            if r.outcome is Outcome.APPLIED:
+                st.applied += 1
+            elif r.outcome is Outcome.DUPLICATE:
+                st.duplicates += 1
+            elif r.outcome is Outcome.DEAD:
+                st.dead += 1
+            else:
+                st.retried += 1
+
+
+def decode(item: Incoming) -> Event | str:
+    """The validated event, or the reason it is not one (for the dead-letter stream)."""
+    model = model_for_subject(item.subject)
+    if model is None:
+        return f"unknown subject {item.subject!r}: no event is accepted on it"
+    if not item.data:
+        return "empty body: expected a JSON object"
+    try:
+        return model.model_validate_json(item.data)
+    except ValidationError as e:
+        return f"invalid {item.subject} event: {_summarize(e)}"
+
+
+def _summarize(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{where}: {err['msg']}")
+    more = e.error_count() - 5
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _describe(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"[:2000]

@@ -1,0 +1,156 @@
+"""Stored records: what the repositories keep, distinct from the events that change them.
+
+Counts on a Conversation live in atomic counters, not in its JSON; the repository fills them in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from events.audit_types import AuditEventType
+from events.enums import (
+    AgentRunStatus,
+    AgentType,
+    ConversationStatus,
+    MessageRole,
+    SettingCategory,
+)
+
+__all__ = [
+    "Agent",
+    "AgentConfig",
+    "AgentMemory",
+    "AgentRunStatus",
+    "AgentType",
+    "Audit",
+    "AuditEventType",
+    "Conversation",
+    "ConversationStatus",
+    "File",
+    "Message",
+    "MessageRole",
+    "Setting",
+    "SettingCategory",
+]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", validate_assignment=False)
+
+    tenant_id: UUID
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude=self._not_stored()).encode()
+
+    def _not_stored(self) -> set[str]:
+        return set()
+
+
+class Conversation(Record):
+    id: UUID
+    user_id: UUID | None = None
+    workspace_session_id: UUID | None = None
+    status: ConversationStatus = ConversationStatus.ACTIVE
+    ai_provider: str | None = None
+    title: str | None = None
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    message_count: int = 0
+    token_count: int = 0
+    related_conversations: list[UUID] = Field(default_factory=list)
+    summary: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    def _not_stored(self) -> set[str]:
+        return {"message_count", "token_count"}
+
+
+class Message(Record):
+    id: UUID
+    conversation_id: UUID
+    user_id: UUID | None = None
+    role: MessageRole
+    content: str
+    model: str | None = None
+    token_count: int = 0
+    created_at: datetime
+
+
+class Audit(Record):
+    id: UUID
+    event_type: AuditEventType
+    user_id: UUID | None = None
+    workspace_session_id: UUID | None = None
+    event_id: UUID | None = None
+    event_data: dict[str, JsonValue] = Field(default_factory=dict)
+    ip_address: str | None = None
+    user_agent: str | None = None
+    occurred_at: datetime
+
+
+class File(Record):
+    id: UUID
+    workspace_session_id: UUID
+    user_id: UUID | None = None
+    file_path: str
+    file_size: int | None = None
+    mime_type: str | None = None
+    checksum: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    last_accessed_at: datetime | None = None
+    is_deleted: bool = False
+    deleted_at: datetime | None = None
+    last_event_at: datetime
+    """When the newest applied event occurred: an older event is stale and changes nothing."""
+
+
+class AgentConfig(BaseModel):
+    mcp_tools: list[str] = Field(default_factory=list)
+    a2a_capabilities: list[str] = Field(default_factory=list)
+    model_preference: str | None = None
+
+
+class AgentMemory(BaseModel):
+    """Cross-session memory: facts and context merge by key, decisions append."""
+
+    facts: dict[str, JsonValue] = Field(default_factory=dict)
+    decisions: list[JsonValue] = Field(default_factory=list)
+    context: dict[str, JsonValue] = Field(default_factory=dict)
+
+    def merged(
+        self, facts: dict[str, Any], decisions: list[Any], context: dict[str, Any]
+    ) -> AgentMemory:
+        return AgentMemory(
+            facts={**self.facts, **facts},
+            decisions=[*self.decisions, *decisions],
+            context={**self.context, **context},
+        )
+
+
+class Agent(Record):
+    id: UUID
+    name: str
+    agent_type: AgentType
+    config: AgentConfig = Field(default_factory=AgentConfig)
+    memory: AgentMemory = Field(default_factory=AgentMemory)
+    is_active: bool = True
+    execution_count: int = 0
+    error_count: int = 0
+    last_status: AgentRunStatus | None = None
+    last_executed_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Setting(Record):
+    user_id: UUID
+    category: SettingCategory
+    key: str
+    value: JsonValue = None
+    updated_at: datetime

@@ -1,0 +1,62 @@
+"""Dedupe marks: one per applied event, written in the same transaction as its effects.
+
+The mark is what makes a redelivered event, or a transaction retried after 1021, a no-op.
+A second key ordered by time lets the expiry job find old marks in O(expired).
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from workers.store.keys import Keys
+from workers.store.port import Transaction
+
+
+class AppliedEvents:
+    def __init__(self, keys: Keys) -> None:
+        self.keys = keys
+
+    def applied(self, tr: Transaction, events: list[tuple[UUID, UUID]]) -> list[bool]:
+        """For (tenant_id, event_id) pairs: has each been applied? One read for the batch."""
+        marks = [self.keys.tenant(t).applied.key(e) for t, e in events]
+        return [raw is not None for raw in tr.get_many(marks)]
+
+    def mark(self, tr: Transaction, tenant_id: UUID, event_id: UUID, ms: int) -> None:
+        tk = self.keys.tenant(tenant_id)
+        tr.set(tk.applied.key(event_id), ms.to_bytes(8, "big"))
+        tr.set(tk.applied_by_ms.key(ms, event_id), b"")
+
+    def expire_batch(
+        self,
+        tr: Transaction,
+        tenant_id: UUID,
+        cutoff_ms: int,
+        limit: int,
+        after: bytes | None = None,
+    ) -> tuple[int, int, bytes | None]:
+        """Forget up to `limit` marks applied before `cutoff_ms` (past the redelivery horizon)."""
+        tk = self.keys.tenant(tenant_id)
+        begin, end = tk.applied_by_ms.range()[0], tk.applied_by_ms.key(cutoff_ms)
+        if after is not None:
+            begin = after + b"\x00"
+        rows = tr.get_range(begin, end, limit=limit)
+        for key, _ in rows:
+            tr.clear(tk.applied.key(tk.applied_by_ms.tail(key)[-1]))
+            tr.clear(key)
+        return len(rows), 0, None if len(rows) < limit else rows[-1][0]
+
+
+class TenantRegistry:
+    """The tenants seen, for jobs and the check. A blind write per batch: it never conflicts."""
+
+    def __init__(self, keys: Keys) -> None:
+        self.keys = keys
+
+    def mark_seen(self, tr: Transaction, tenant_id: UUID) -> None:
+        tr.set(self.keys.tenants.key(tenant_id), b"")
+
+    def list(self, tr: Transaction, limit: int = 1000, after: UUID | None = None) -> list[UUID]:
+        begin, end = self.keys.tenants.range()
+        if after is not None:
+            begin = self.keys.tenants.key(after) + b"\x00"
+        return [self.keys.tenants.tail(k)[0] for k, _ in tr.get_range(begin, end, limit=limit)]

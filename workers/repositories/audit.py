@@ -1,0 +1,201 @@
+"""The audit trail: records indexed by user, by event type and by UTC day, all in time order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from events.audit_types import AuditEventType
+from workers.ids import day_of, to_ms, utcnow
+from workers.models import Audit
+from workers.repositories.base import (
+    DEFAULT_PAGE,
+    CleanupResult,
+    Index,
+    Page,
+    Repository,
+    Spec,
+    cleanup_in_batches,
+    diff_indexes,
+    last_element,
+    scan,
+)
+from workers.store.keys import KeyRange, Prefix, TenantKeys
+from workers.store.port import Store, Transaction
+
+FAR_FUTURE_MS = 2**53
+
+
+class AuditRepository(Repository):
+    def create(self, tr: Transaction, audit: Audit) -> bool:
+        """Store an audit record; False if its id exists (a retried transaction)."""
+        return self.create_many(tr, [audit])[0]
+
+    def create_many(self, tr: Transaction, audits: list[Audit]) -> list[bool]:
+        keys = [self.keys.tenant(a.tenant_id).audit.key(a.id) for a in audits]
+        created = []
+        for audit, key, existing in zip(audits, keys, tr.get_many(keys), strict=True):
+            created.append(existing is None)
+            if existing is None:
+                tr.set(key, audit.to_json())
+                diff_indexes(tr, {}, _entries(self.keys.tenant(audit.tenant_id), audit))
+        return created
+
+    def add(self, tr: Transaction, audit: Audit) -> None:
+        """Write without the existence read: for callers whose event dedupe mark guards it."""
+        tr.set(self.keys.tenant(audit.tenant_id).audit.key(audit.id), audit.to_json())
+        diff_indexes(tr, {}, _entries(self.keys.tenant(audit.tenant_id), audit))
+
+    def get_by_id(self, tr: Transaction, tenant_id: UUID, audit_id: UUID) -> Audit | None:
+        raw = tr.get(self.keys.tenant(tenant_id).audit.key(audit_id))
+        return Audit.model_validate_json(raw) if raw is not None else None
+
+    def list_by_user(
+        self,
+        tr: Transaction,
+        tenant_id: UUID,
+        user_id: UUID,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> Page[Audit]:
+        tk = self.keys.tenant(tenant_id)
+        return self._page(tr, tk, tk.audit_by_user, (user_id,), start, end, limit, after)
+
+    def list_by_event(
+        self,
+        tr: Transaction,
+        tenant_id: UUID,
+        event_type: AuditEventType,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> Page[Audit]:
+        tk = self.keys.tenant(tenant_id)
+        return self._page(tr, tk, tk.audit_by_event, (event_type.value,), start, end, limit, after)
+
+    def list_by_date(
+        self,
+        tr: Transaction,
+        tenant_id: UUID,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> Page[Audit]:
+        """The whole tenant's trail in time order, through the by-day index."""
+        tk = self.keys.tenant(tenant_id)
+        rows, nxt = scan(tr, self._date_range(tk, start, end), limit, after)
+        return Page(self._load_many(tr, tk, [tk.audit_by_date.tail(k)[-1] for k, _ in rows]), nxt)
+
+    def delete(self, tr: Transaction, tenant_id: UUID, audit_id: UUID) -> Audit | None:
+        tk = self.keys.tenant(tenant_id)
+        old = self.get_by_id(tr, tenant_id, audit_id)
+        if old is not None:
+            tr.clear(tk.audit.key(audit_id))
+            diff_indexes(tr, _entries(tk, old), {})
+        return old
+
+    def cleanup_batch(
+        self,
+        tr: Transaction,
+        tenant_id: UUID,
+        cutoff: datetime,
+        limit: int,
+        after: bytes | None = None,
+        keep: Callable[[Audit], bool] | None = None,
+    ) -> tuple[int, int, bytes | None]:
+        """Delete up to `limit` events older than `cutoff`, walking the by-day index.
+
+        Cost follows what expired: the scan stops at the cutoff key. `keep` (e.g. a legal hold)
+        spares a record. Returns (removed, kept, cursor to resume from or None when done).
+        """
+        tk = self.keys.tenant(tenant_id)
+        begin, end = self._date_range(tk, None, cutoff)
+        if after is not None:
+            begin = after + b"\x00"
+        rows = tr.get_range(begin, end, limit=limit)
+        audits = self._load_many(tr, tk, [tk.audit_by_date.tail(k)[-1] for k, _ in rows])
+        removed = kept = 0
+        for audit in audits:
+            if keep is not None and keep(audit):
+                kept += 1
+                continue
+            tr.clear(tk.audit.key(audit.id))
+            diff_indexes(tr, _entries(tk, audit), {})
+            removed += 1
+        done = len(rows) < limit
+        return removed, kept, None if done else rows[-1][0]
+
+    async def cleanup_old_events(
+        self,
+        store: Store,
+        tenant_id: UUID,
+        retention_days: int,
+        now: datetime | None = None,
+        batch: int = 500,
+        keep: Callable[[Audit], bool] | None = None,
+    ) -> CleanupResult:
+        """Delete every event that occurred more than `retention_days` ago, in short batches."""
+        cutoff = (now or utcnow()) - timedelta(days=retention_days)
+        return await cleanup_in_batches(
+            store, lambda tr, after: self.cleanup_batch(tr, tenant_id, cutoff, batch, after, keep)
+        )
+
+    def spec(self) -> Spec[Audit]:
+        return Spec(
+            name="audit",
+            records=lambda tk: tk.audit,
+            record_id=lambda tail: tail[:1],
+            load=lambda tr, tk, ident: self.get_by_id(tr, tk.tenant_id, ident[0]),
+            entries=_entries,
+            indexes=[
+                Index("audit_by_user", lambda tk: tk.audit_by_user, last_element),
+                Index("audit_by_event", lambda tk: tk.audit_by_event, last_element),
+                Index("audit_by_date", lambda tk: tk.audit_by_date, last_element),
+            ],
+        )
+
+    def _page(
+        self,
+        tr: Transaction,
+        tk: TenantKeys,
+        index: Prefix,
+        head: tuple[Any, ...],
+        start: datetime | None,
+        end: datetime | None,
+        limit: int,
+        after: str | None,
+    ) -> Page[Audit]:
+        rng = index.between(head, _ms(start, 0), _ms(end, FAR_FUTURE_MS))
+        rows, nxt = scan(tr, rng, limit, after)
+        return Page(self._load_many(tr, tk, [index.tail(k)[-1] for k, _ in rows]), nxt)
+
+    def _date_range(self, tk: TenantKeys, start: datetime | None, end: datetime | None) -> KeyRange:
+        by_date = tk.audit_by_date
+        begin = by_date.key(day_of(to_ms(start)), to_ms(start)) if start else by_date.range()[0]
+        stop = by_date.key(day_of(to_ms(end)), to_ms(end)) if end else by_date.range()[1]
+        return begin, stop
+
+    def _load_many(self, tr: Transaction, tk: TenantKeys, ids: list[UUID]) -> list[Audit]:
+        raws = tr.get_many([tk.audit.key(i) for i in ids])
+        return [Audit.model_validate_json(r) for r in raws if r is not None]
+
+
+def _ms(moment: datetime | None, default: int) -> int:
+    return to_ms(moment) if moment is not None else default
+
+
+def _entries(tk: TenantKeys, a: Audit) -> dict[bytes, bytes]:
+    ms = to_ms(a.occurred_at)
+    out = {
+        tk.audit_by_event.key(a.event_type.value, ms, a.id): b"",
+        tk.audit_by_date.key(day_of(ms), ms, a.id): b"",
+    }
+    if a.user_id is not None:
+        out[tk.audit_by_user.key(a.user_id, ms, a.id)] = b""
+    return out

@@ -1,0 +1,138 @@
+"""Every key the system writes, spelled once, with FoundationDB's tuple layer.
+
+Layout (after the configurable root): tenant first, so a tenant's data is one contiguous range;
+then the record or index name; times are integer milliseconds. Constant prefixes are packed once
+and the encoded tail appended: top-level tuple packing is concatenative, so
+``pack((a, b, c)) == pack((a,)) + pack((b, c))``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, cast
+from uuid import UUID
+
+import fdb.tuple as fdbtuple
+
+KeyRange = tuple[bytes, bytes]
+
+
+def pack(items: tuple[Any, ...]) -> bytes:
+    return cast(bytes, fdbtuple.pack(items))
+
+
+def unpack(raw: bytes) -> tuple[Any, ...]:
+    return cast(tuple[Any, ...], fdbtuple.unpack(raw))
+
+
+def prefix_range(prefix: bytes) -> KeyRange:
+    """Every key strictly under a tuple prefix (FoundationDB's `Subspace.range()`)."""
+    return prefix + b"\x00", prefix + b"\xff"
+
+
+class Prefix:
+    """A packed tuple prefix: `key(*tail)` appends, `range(*tail)` spans everything under it."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def key(self, *tail: Any) -> bytes:
+        return self.raw + pack(tail)
+
+    def range(self, *tail: Any) -> KeyRange:
+        return prefix_range(self.key(*tail) if tail else self.raw)
+
+    def between(self, head: tuple[Any, ...], start: Any, end: Any) -> KeyRange:
+        """Keys `head + (x, ...)` with start <= x < end (e.g. a time window in ms)."""
+        base = self.key(*head) if head else self.raw
+        return base + fdbtuple.pack((start,)), base + fdbtuple.pack((end,))
+
+    def tail(self, key: bytes) -> tuple[Any, ...]:
+        """The tuple elements after this prefix."""
+        return unpack(key[len(self.raw) :])
+
+    def child(self, *tail: Any) -> Prefix:
+        return Prefix(self.key(*tail))
+
+
+# Record and index names, as they appear in keys (DESIGN.md, "Keys").
+CONVERSATIONS = "conversations"
+CONVERSATIONS_BY_USER = "conversations_by_user"
+CONVERSATIONS_BY_SESSION = "conversations_by_session"
+MESSAGES = "messages"
+MESSAGES_BY_CONVERSATION = "messages_by_conversation"
+AUDIT = "audit"
+AUDIT_BY_USER = "audit_by_user"
+AUDIT_BY_EVENT = "audit_by_event"
+AUDIT_BY_DATE = "audit_by_date"
+FILES = "files"
+FILES_BY_SESSION = "files_by_session"
+FILES_BY_PATH = "files_by_path"
+FILES_DELETED = "files_deleted"
+AGENTS = "agents"
+AGENTS_BY_TYPE = "agents_by_type"
+SETTINGS = "settings"
+SETTINGS_BY_CATEGORY = "settings_by_category"
+COUNTERS = "counters"
+APPLIED = "applied"
+APPLIED_BY_MS = "applied_by_ms"
+HOLDS = "holds"
+CURSORS = "cursors"
+RETENTION = "retention"
+SYS = "_sys"
+TENANTS = "tenants"
+LEASES = "leases"
+
+
+class TenantKeys:
+    """The prefixes of one tenant's records and indexes."""
+
+    def __init__(self, root: bytes, tenant_id: UUID) -> None:
+        self.tenant_id = tenant_id
+        self.all = Prefix(root + fdbtuple.pack((tenant_id,)))
+        p = self.all.child
+        self.conversations = p(CONVERSATIONS)
+        self.conversations_by_user = p(CONVERSATIONS_BY_USER)
+        self.conversations_by_session = p(CONVERSATIONS_BY_SESSION)
+        self.messages = p(MESSAGES)
+        self.messages_by_conversation = p(MESSAGES_BY_CONVERSATION)
+        self.audit = p(AUDIT)
+        self.audit_by_user = p(AUDIT_BY_USER)
+        self.audit_by_event = p(AUDIT_BY_EVENT)
+        self.audit_by_date = p(AUDIT_BY_DATE)
+        self.files = p(FILES)
+        self.files_by_session = p(FILES_BY_SESSION)
+        self.files_by_path = p(FILES_BY_PATH)
+        self.files_deleted = p(FILES_DELETED)
+        self.agents = p(AGENTS)
+        self.agents_by_type = p(AGENTS_BY_TYPE)
+        self.settings = p(SETTINGS)
+        self.settings_by_category = p(SETTINGS_BY_CATEGORY)
+        self.counters = p(COUNTERS)
+        self.applied = p(APPLIED)
+        self.applied_by_ms = p(APPLIED_BY_MS)
+        self.holds = p(HOLDS)
+        self.cursors = p(CURSORS)
+        self.retention = p(RETENTION)
+
+
+class Keys:
+    """The root subspace; hands out per-tenant prefixes (cached) and the global `_sys` keys."""
+
+    def __init__(self, root: tuple[Any, ...] = ("ide",)) -> None:
+        self.root = fdbtuple.pack(root) if root else b""
+        sys = Prefix(self.root + fdbtuple.pack((SYS,)))
+        self.tenants = sys.child(TENANTS)
+        self.leases = sys.child(LEASES)
+        self.tenant = lru_cache(maxsize=4096)(self._tenant)
+
+    def _tenant(self, tenant_id: UUID) -> TenantKeys:
+        return TenantKeys(self.root, tenant_id)
+
+    def tenant_range(self, tenant_id: UUID) -> KeyRange:
+        return self.tenant(tenant_id).all.range()
+
+    def everything(self) -> KeyRange:
+        return prefix_range(self.root) if self.root else (b"", b"\xff")

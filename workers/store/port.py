@@ -1,0 +1,74 @@
+"""The store port: a narrow, FoundationDB-shaped key-value interface.
+
+Engines (`sqlite.py`, `fdb.py`) implement it; repositories only ever see a `Transaction`.
+Keeping the port this small is what lets the FoundationDB engine stay a thin mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
+
+KeyValue = tuple[bytes, bytes]
+
+
+class Transaction(Protocol):
+    """One FoundationDB-style transaction: serializable, read-your-writes, all or nothing."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        """Point reads issued together (FoundationDB: futures in parallel; SQLite: one query)."""
+        ...
+
+    def get_range(
+        self,
+        begin: bytes,
+        end: bytes,
+        limit: int = 0,
+        reverse: bool = False,
+        snapshot: bool = False,
+    ) -> list[KeyValue]:
+        """Pairs with begin <= key < end in key order (reversed if asked); limit 0 = no limit."""
+        ...
+
+    def set(self, key: bytes, value: bytes) -> None: ...
+
+    def clear(self, key: bytes) -> None: ...
+
+    def clear_range(self, begin: bytes, end: bytes) -> None: ...
+
+    def add(self, key: bytes, delta: int) -> None:
+        """Atomic add of a little-endian signed int64 (FoundationDB's ADD mutation)."""
+        ...
+
+
+class Store(Protocol):
+    """An engine. `transact` runs `fn(tr)` off the event loop, commits, retries retryable errors.
+
+    `fn` may run more than once (a retry after 1020, or after 1021 even though the commit landed),
+    so every write path checks a unique marker before writing.
+    """
+
+    url: str
+
+    async def transact(self, fn: Callable[[Transaction], T]) -> T: ...
+
+    def transact_sync(self, fn: Callable[[Transaction], T]) -> T:
+        """The same, for callers already off the event loop (CLI tools, benchmarks, threads)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def encode_int64(n: int) -> bytes:
+    return n.to_bytes(8, "little", signed=True)
+
+
+def decode_int64(raw: bytes | None) -> int:
+    """Counters written by `add`; FoundationDB zero-extends shorter values, so do we."""
+    if not raw:
+        return 0
+    return int.from_bytes(raw[:8].ljust(8, b"\x00"), "little", signed=True)

@@ -1,0 +1,311 @@
+"""The embedded engine: SQLite behaving like FoundationDB where it matters.
+
+One table of memcmp-ordered BLOB keys. FoundationDB's limits, deadline and error codes are
+enforced here so that code which passes on SQLite is right on FoundationDB too. Several
+processes may share one file: every transaction takes the write lock up front (BEGIN IMMEDIATE),
+so transactions are serializable and a busy database surfaces as a retryable 1020.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from workers.store.errors import (
+    KEY_TOO_LARGE,
+    NOT_COMMITTED,
+    TRANSACTION_TOO_LARGE,
+    TRANSACTION_TOO_OLD,
+    VALUE_TOO_LARGE,
+    StoreError,
+)
+from workers.store.faults import FaultInjector
+from workers.store.port import KeyValue, decode_int64, encode_int64
+
+T = TypeVar("T")
+
+KEY_LIMIT = 10_000
+VALUE_LIMIT = 100_000
+TRANSACTION_LIMIT = 10_000_000
+KEY_OUTSIDE_LEGAL_RANGE = 2004  # FoundationDB rejects user keys at or past b"\xff"
+MAX_KEY = b"\xff"
+IN_CHUNK = 500
+BUSY_TIMEOUT_MS = 10_000
+
+_SCHEMA = "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",  # workers ack NATS after commit: it must be on disk by then
+    "PRAGMA cache_size=-262144",
+    "PRAGMA wal_autocheckpoint=10000",
+)
+_SET = "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)"
+_ADD = (
+    "INSERT INTO kv (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = fdb_add(v, excluded.v)"
+)
+
+
+def _wrap64(n: int) -> int:
+    return (n + (1 << 63)) % (1 << 64) - (1 << 63)
+
+
+def _fdb_add(old: bytes | None, delta: bytes) -> bytes:
+    """FoundationDB's ADD: missing = 0, old value zero-extended/truncated to 8 bytes, wraps."""
+    return encode_int64(_wrap64(decode_int64(old) + decode_int64(delta)))
+
+
+def _is_busy(e: sqlite3.OperationalError) -> bool:
+    text = str(e).lower()
+    return "locked" in text or "busy" in text
+
+
+class SqliteTransaction:
+    """One transaction on the store's connection, run entirely on the store's thread.
+
+    Sets and adds are buffered (sets by key, add deltas summed per key) and written with one
+    sorted ``executemany`` each, just before a read that needs them and at commit.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, timeout_s: float) -> None:
+        self._conn = conn
+        self._deadline = time.monotonic() + timeout_s
+        self._sets: dict[bytes, bytes] = {}
+        self._adds: dict[bytes, int] = {}
+        self._size = 0
+        self._open = True
+
+    def _check(self) -> None:
+        if not self._open:
+            raise RuntimeError("transaction used after it finished (leaked out of fn?)")
+        if time.monotonic() > self._deadline:
+            raise StoreError(TRANSACTION_TOO_OLD)
+
+    def _grow(self, nbytes: int) -> None:
+        self._size += nbytes
+        if self._size > TRANSACTION_LIMIT:
+            raise StoreError(TRANSACTION_TOO_LARGE, f"{self._size} bytes")
+
+    @staticmethod
+    def _check_write_key(key: bytes) -> None:
+        if len(key) > KEY_LIMIT:
+            raise StoreError(KEY_TOO_LARGE, f"{len(key)} bytes")
+        if key >= MAX_KEY:
+            raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, f"key {key[:16]!r}... is at or past \\xff")
+
+    def _flush(self) -> None:
+        if self._sets:
+            self._conn.executemany(_SET, sorted(self._sets.items()))
+            self._sets.clear()
+        if self._adds:
+            rows = sorted((k, encode_int64(_wrap64(d))) for k, d in self._adds.items())
+            self._conn.executemany(_ADD, rows)
+            self._adds.clear()
+
+    def get(self, key: bytes) -> bytes | None:
+        self._check()
+        if key in self._sets:
+            return self._sets[key]
+        if key in self._adds:
+            self._flush()
+        row = self._conn.execute("SELECT v FROM kv WHERE k = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        self._check()
+        if any(k in self._adds for k in keys):
+            self._flush()
+        found: dict[bytes, bytes] = {}
+        wanted = list(dict.fromkeys(k for k in keys if k not in self._sets))
+        for i in range(0, len(wanted), IN_CHUNK):
+            chunk = wanted[i : i + IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT k, v FROM kv WHERE k IN ({marks})"
+            found.update(self._conn.execute(sql, chunk).fetchall())
+        return [self._sets[k] if k in self._sets else found.get(k) for k in keys]
+
+    def get_range(
+        self,
+        begin: bytes,
+        end: bytes,
+        limit: int = 0,
+        reverse: bool = False,
+        snapshot: bool = False,  # every SQLite transaction holds the write lock: no conflicts
+    ) -> list[KeyValue]:
+        self._check()
+        if begin > MAX_KEY or end > MAX_KEY:
+            raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, "range reaches past \\xff")
+        if begin >= end:
+            return []
+        self._flush()
+        order = "DESC" if reverse else "ASC"
+        sql = f"SELECT k, v FROM kv WHERE k >= ? AND k < ? ORDER BY k {order} LIMIT ?"
+        return self._conn.execute(sql, (begin, end, limit if limit > 0 else -1)).fetchall()
+
+    def set(self, key: bytes, value: bytes) -> None:
+        self._check()
+        self._check_write_key(key)
+        if len(value) > VALUE_LIMIT:
+            raise StoreError(VALUE_TOO_LARGE, f"{len(value)} bytes")
+        self._grow(len(key) + len(value))
+        self._adds.pop(key, None)
+        self._sets[key] = value
+
+    def clear(self, key: bytes) -> None:
+        self._check()
+        if len(key) > KEY_LIMIT:
+            return  # FoundationDB ignores it: no such key can exist
+        if key >= MAX_KEY:
+            raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, "clear past \\xff")
+        self._grow(len(key))
+        self._sets.pop(key, None)
+        self._adds.pop(key, None)
+        self._conn.execute("DELETE FROM kv WHERE k = ?", (key,))
+
+    def clear_range(self, begin: bytes, end: bytes) -> None:
+        self._check()
+        if begin > MAX_KEY or end > MAX_KEY:
+            raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, "clear_range past \\xff")
+        self._grow(len(begin) + len(end))
+        if begin >= end:
+            return
+        self._flush()
+        self._conn.execute("DELETE FROM kv WHERE k >= ? AND k < ?", (begin, end))
+
+    def add(self, key: bytes, delta: int) -> None:
+        self._check()
+        self._check_write_key(key)
+        self._grow(len(key) + 8)
+        if key in self._sets:
+            self._sets[key] = _fdb_add(self._sets[key], encode_int64(_wrap64(delta)))
+        else:
+            self._adds[key] = self._adds.get(key, 0) + delta
+
+    def _commit(self) -> None:
+        """Write what is buffered; the caller issues COMMIT."""
+        self._check()
+        self._flush()
+
+    def _finish(self) -> None:
+        self._open = False
+
+
+class SqliteStore:
+    """A `Store` on one SQLite file. All SQLite work runs on one dedicated thread."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        url: str | None = None,
+        timeout_s: float = 5.0,
+        max_retries: int = 50,
+        faults: FaultInjector | None = None,
+        busy_timeout_s: float = BUSY_TIMEOUT_MS / 1000,
+    ) -> None:
+        self.path = Path(path)
+        self.busy_timeout_ms = int(busy_timeout_s * 1000)
+        self.url = url or f"sqlite:///{self.path}"
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.faults = faults
+        self.commits = 0
+        self.retries = 0
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._thread_id = -1
+        self._closed = False
+        self._conn = self._executor.submit(self._connect).result()
+
+    def _connect(self) -> sqlite3.Connection:
+        self._thread_id = threading.get_ident()
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:  # switching to WAL can report "locked" without waiting: retry it ourselves
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            try:
+                conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+                for pragma in _PRAGMAS:
+                    conn.execute(pragma)
+                conn.execute(_SCHEMA)
+                conn.create_function("fdb_add", 2, _fdb_add, deterministic=True)
+                return conn
+            except sqlite3.OperationalError as e:
+                conn.close()
+                if not _is_busy(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    async def transact(self, fn: Callable[[SqliteTransaction], T]) -> T:
+        """Run fn(tr) and commit on the store's thread; the event loop is never blocked."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run, fn)
+
+    def transact_sync(self, fn: Callable[[SqliteTransaction], T]) -> T:
+        """The same for callers off the event loop; safe from any thread."""
+        if threading.get_ident() == self._thread_id:
+            return self._run(fn)
+        return self._executor.submit(self._run, fn).result()
+
+    def _run(self, fn: Callable[[SqliteTransaction], T]) -> T:
+        if self._closed:
+            raise RuntimeError(f"store {self.url} is closed")
+        if self._conn.in_transaction:
+            raise RuntimeError("transact called from inside a transaction of the same store")
+        delay, attempt = 0.001, 0
+        while True:
+            try:
+                return self._attempt(fn)
+            except StoreError as e:
+                if not e.retryable or attempt >= self.max_retries:
+                    raise
+            attempt += 1
+            self.retries += 1
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    def _attempt(self, fn: Callable[[SqliteTransaction], T]) -> T:
+        conn = self._conn
+        tr: SqliteTransaction | None = None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            tr = SqliteTransaction(conn, self.timeout_s)  # the deadline runs from holding the lock
+            result = fn(tr)
+            tr._commit()
+            fault = self.faults.next_commit() if self.faults else None
+            if fault == NOT_COMMITTED:
+                raise StoreError(NOT_COMMITTED, "injected before commit")
+            conn.execute("COMMIT")
+            self.commits += 1
+            if fault is not None:
+                raise StoreError(fault, "injected after commit")
+            return result
+        except sqlite3.OperationalError as e:
+            if _is_busy(e):
+                raise StoreError(NOT_COMMITTED, f"sqlite: {e}") from e
+            raise
+        finally:
+            if tr is not None:
+                tr._finish()
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
+    async def close(self) -> None:
+        if not self._closed:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+        self._executor.shutdown(wait=False)
+
+    def close_sync(self) -> None:
+        if not self._closed:
+            self._executor.submit(self._close).result()
+        self._executor.shutdown(wait=False)
+
+    def _close(self) -> None:
+        self._closed = True
+        self._conn.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({self.url!r}, commits={self.commits}, retries={self.retries})"
