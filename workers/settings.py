@@ -38,4 +38,15 @@ class Settings(BaseSettings):
     dedupe_horizon_days: float = Field(
         14.0, gt=0, description="Dedupe marks older than this expire (> the stream's max age)."
     )
+
+    file_purge_after_days: float = Field(30.0, ge=0, description="Soft-deleted files kept this long.")
+    audit_retention_days: float = Field(90.0, ge=0, description="Audit events kept this long.")
+    purge_batch_size: int = Field(500, ge=1, le=5000, description="Records per purge transaction.")
+    file_purge_cron: str = Field("15 3 * * *", description="When soft-deleted files are purged.")
+    audit_retention_cron: str = Field("45 3 * * *", description="When old audit events go.")
+    dedupe_expiry_cron: str = Field("5 * * * *", description="When old dedupe marks expire.")
+    job_misfire_grace_s: int = Field(3600, ge=1, description="A job late by less still runs.")
+    lease_ttl_s: float = Field(60.0, gt=0, description="A job's lease lapses unless renewed.")
+    scheduler_enabled: bool = Field(True, description="`run` includes the scheduler.")
+
     log_level: str = Field("INFO")
