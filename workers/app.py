@@ -6,7 +6,6 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from faststream import FastStream
 from faststream.nats import NatsBroker
 
 from workers.consumer import BatchConsumer, subscribe_all
@@ -31,7 +30,12 @@ def repositories(settings: Settings) -> Repositories:
 
 def make_broker(settings: Settings) -> NatsBroker:
     # Per-message logs at DEBUG: FastStream's INFO line per message halves throughput.
-    return NatsBroker(settings.nats_url, log_level=logging.DEBUG, graceful_timeout=30.0)
+    return NatsBroker(
+        settings.nats_url,
+        log_level=logging.DEBUG,
+        logger=logging.getLogger("faststream"),
+        graceful_timeout=30.0,
+    )
 
 
 @dataclass
@@ -56,7 +60,7 @@ def build_worker(settings: Settings, store: Store | None = None) -> Worker:
     store = store or open_configured_store(settings)
     broker = make_broker(settings)
     ingestor = Ingestor(store, repositories(settings))
-    subscribe_all(broker, BatchConsumer(ingestor, broker, settings), settings)
+    subscribe_all(broker, BatchConsumer(ingestor, broker, settings).handle, settings)
     return Worker(settings, store, broker, ingestor)
 
 
@@ -66,12 +70,3 @@ async def run_until_stopped(worker: Worker, stop: asyncio.Event) -> None:
         await stop.wait()
     finally:
         await worker.stop()
-
-
-def asyncapi_app() -> FastStream:
-    """For `make docs`: the AsyncAPI document FastStream generates from the subscribers."""
-    settings = Settings()
-    store = None  # the spec needs no store: subscribers are registered against a stub ingestor
-    broker = make_broker(settings)
-    subscribe_all(broker, BatchConsumer(Ingestor(store, repositories(settings)), broker, settings), settings)  # type: ignore[arg-type]
-    return FastStream(broker, title="IDE event workers", version="0.1.0")

@@ -10,7 +10,8 @@ its decoder is bypassed, so a malformed body cannot fail its batch-mates.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from faststream import AckPolicy, Context
 from faststream.message import StreamMessage
@@ -67,7 +68,9 @@ class BatchConsumer:
         if result.outcome is Outcome.DEAD:
             log.warning(
                 "dead-lettered %s (stream seq %s): %s",
-                msg.subject, msg.metadata.sequence.stream, result.reason,
+                msg.subject,
+                msg.metadata.sequence.stream,
+                result.reason,
             )
             await dead_letter(self._publish, msg, result.reason)
         await msg.ack()
@@ -86,13 +89,26 @@ def consumer_config(settings: Settings) -> ConsumerConfig:
     )
 
 
-def subscribe_all(broker: NatsBroker, consumer: BatchConsumer, settings: Settings) -> None:
+Handle = Callable[[list[Msg]], Awaitable[None]]
+
+
+def subscribe_all(
+    broker: NatsBroker,
+    handle: Handle,
+    settings: Settings,
+    payloads: dict[str, Any] | None = None,
+) -> None:
+    """One batch subscriber per family. `payloads` (family -> event type) only annotates the
+    handlers for the AsyncAPI document; at run time bodies stay raw bytes."""
     stream = JStream(subjects.STREAM_EVENTS, declare=False)
     for family, subject in FAMILIES.items():
+        payload = (payloads or {}).get(family)
 
-        async def on_batch(body: Any, message: Any = Context("message")) -> None:
-            await consumer.handle(message.raw_message)
+        async def on_batch(body: Any, message: Annotated[Any, Context("message")]) -> None:
+            await handle(message.raw_message)
 
+        if payload is not None:
+            on_batch.__annotations__["body"] = list[payload]  # type: ignore[valid-type]
         broker.subscriber(
             subject,
             stream=stream,

@@ -40,7 +40,11 @@ async def dead_letter(publish: Publisher, msg: Msg, reason: str) -> None:
 
 
 def original_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {k.removeprefix(ORIGINAL_HEADER): v for k, v in headers.items() if k.startswith(ORIGINAL_HEADER)}
+    return {
+        k.removeprefix(ORIGINAL_HEADER): v
+        for k, v in headers.items()
+        if k.startswith(ORIGINAL_HEADER)
+    }
 
 
 def _one_line(text: str) -> str:

@@ -84,12 +84,14 @@ class Ingestor:
         audit_ids = [uuid7() for _ in decoded]  # made outside the retry loop
         now_ms = int(time.time() * 1000)
         try:
-            return await self.store.transact(lambda tr: self._apply_all(tr, decoded, audit_ids, now_ms))
+            return await self.store.transact(
+                lambda tr: self._apply_all(tr, decoded, audit_ids, now_ms)
+            )
         except StoreError as e:
             if e.retryable:
                 return [Result(Outcome.RETRY, str(e))] * len(decoded)
             reason = e
-        except Exception as e:  # noqa: BLE001 - isolate the culprit below, one event at a time
+        except Exception as e:
             reason = e
         if len(decoded) == 1:
             log.warning("event dead-lettered: %s", reason)

@@ -39,7 +39,9 @@ class Settings(BaseSettings):
         14.0, gt=0, description="Dedupe marks older than this expire (> the stream's max age)."
     )
 
-    file_purge_after_days: float = Field(30.0, ge=0, description="Soft-deleted files kept this long.")
+    file_purge_after_days: float = Field(
+        30.0, ge=0, description="Soft-deleted files kept this long."
+    )
     audit_retention_days: float = Field(90.0, ge=0, description="Audit events kept this long.")
     purge_batch_size: int = Field(500, ge=1, le=5000, description="Records per purge transaction.")
     file_purge_cron: str = Field("15 3 * * *", description="When soft-deleted files are purged.")

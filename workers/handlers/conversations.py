@@ -8,7 +8,15 @@ from events import AuditEventType, ConversationCreated, ConversationStatus, Conv
 from workers.handlers.unit import Unit
 from workers.models import Conversation
 
-_FIELDS = ("title", "description", "status", "ai_provider", "tags", "related_conversations", "summary")
+_FIELDS = (
+    "title",
+    "description",
+    "status",
+    "ai_provider",
+    "tags",
+    "related_conversations",
+    "summary",
+)
 
 
 def on_conversation_created(unit: Unit, event: ConversationCreated) -> None:
@@ -46,7 +54,10 @@ def _upsert(unit: Unit, event: ConversationCreated | ConversationUpdated) -> dic
             ),
         )
     else:
-        update: dict[str, Any] = {**changes, "updated_at": max(current.updated_at, event.occurred_at)}
+        update: dict[str, Any] = {
+            **changes,
+            "updated_at": max(current.updated_at, event.occurred_at),
+        }
         if current.user_id is None and event.user_id is not None:
             update["user_id"] = event.user_id
         if current.workspace_session_id is None and event.workspace_session_id is not None:

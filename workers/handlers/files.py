@@ -97,5 +97,9 @@ def _free_path(unit: Unit, event: FileChanged, moving: File | None) -> None:
 
 
 def _content(event: FileChanged) -> dict[str, Any]:
-    fields = {"file_size": event.file_size, "mime_type": event.mime_type, "checksum": event.checksum}
+    fields = {
+        "file_size": event.file_size,
+        "mime_type": event.mime_type,
+        "checksum": event.checksum,
+    }
     return {k: v for k, v in fields.items() if v is not None}

@@ -33,14 +33,20 @@ class AppliedEvents:
         cutoff_ms: int,
         limit: int,
         after: bytes | None = None,
+        dry_run: bool = False,
     ) -> tuple[int, int, bytes | None]:
-        """Forget up to `limit` marks applied before `cutoff_ms` (past the redelivery horizon)."""
+        """Forget up to `limit` marks applied before `cutoff_ms` (past the redelivery horizon).
+
+        `dry_run` counts them without clearing anything.
+        """
         tk = self.keys.tenant(tenant_id)
         begin, end = tk.applied_by_ms.range()[0], tk.applied_by_ms.key(cutoff_ms)
         if after is not None:
             begin = after + b"\x00"
         rows = tr.get_range(begin, end, limit=limit)
         for key, _ in rows:
+            if dry_run:
+                break
             tr.clear(tk.applied.key(tk.applied_by_ms.tail(key)[-1]))
             tr.clear(key)
         return len(rows), 0, None if len(rows) < limit else rows[-1][0]

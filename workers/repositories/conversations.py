@@ -81,14 +81,17 @@ class ConversationRepository(Repository):
         return True
 
     def delete(self, tr: Transaction, tenant_id: UUID, conversation_id: UUID) -> bool:
-        """Remove the conversation, its index entries and counters (its messages stay)."""
+        """Remove the conversation and its index entries.
+
+        Its messages stay, so their counters stay too: clearing them would let a later
+        message delete drive them negative, and a re-created conversation start miscounted.
+        """
         tk = self.keys.tenant(tenant_id)
         old = self._load(tr, tk, conversation_id)
         if old is None:
             return False
         tr.clear(tk.conversations.key(conversation_id))
         diff_indexes(tr, _entries(tk, old), {})
-        tr.clear_range(*tk.counters.range(conversation_id))
         return True
 
     def add_counts(

@@ -67,12 +67,13 @@ class MessageRepository(Repository):
         """Oldest first. `offset` skips that many (it costs a scan of them: prefer `after`)."""
         tk = self.keys.tenant(tenant_id)
         index = tk.messages_by_conversation
-        limit = max(1, min(limit, MAX_PAGE))
-        rows, nxt = scan(tr, index.range(conversation_id), offset + limit, after)
-        if offset:
-            if len(rows) <= offset:
+        rng = index.range(conversation_id)
+        while offset > 0:  # skip in pages: one scan stops at MAX_PAGE keys
+            skipped, after = scan(tr, rng, min(offset, MAX_PAGE), after)
+            offset -= len(skipped)
+            if after is None:
                 return Page([], None)
-            rows = rows[offset:]
+        rows, nxt = scan(tr, rng, limit, after)
         ids = [index.tail(k)[-1] for k, _ in rows]
         items = [m for m in (self._load(tr, tk, i) for i in ids) if m is not None]
         return Page(items, nxt)

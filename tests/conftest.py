@@ -1,0 +1,115 @@
+"""Shared fixtures: a real nats-server per test, a real SQLite store file, worker factories."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client
+
+from workers.app import Worker, build_worker
+from workers.nats_server import LocalNatsServer
+from workers.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def eventually(
+    predicate: Callable[[], Awaitable[bool]] | Callable[[], bool],
+    timeout: float = 30.0,
+    what: str = "condition",
+) -> None:
+    """Poll until `predicate` holds, or fail after `timeout` seconds (no sleep-and-hope)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[LocalNatsServer]:
+    """A real nats-server: JetStream on, 127.0.0.1, a free port, its own storage directory."""
+    server = LocalNatsServer(tmp_path / "nats")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, nats_server: LocalNatsServer) -> Settings:
+    return Settings(
+        nats_url=nats_server.url,
+        store_url=f"sqlite:///{tmp_path / 'store.db'}",
+        batch_size=100,
+        nak_delay_s=0.05,
+        data_dir=tmp_path / "data",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+async def producer(nats_server: LocalNatsServer) -> AsyncIterator[Client]:
+    """A plain nats-py connection, as the IDE or the file-monitor would have."""
+    nc = await nats.connect(nats_server.url)
+    yield nc
+    await nc.close()
+
+
+@pytest.fixture
+async def start_worker() -> AsyncIterator[Callable[..., Awaitable[Worker]]]:
+    """Start in-process workers (real broker, real store); all are stopped at teardown."""
+    started: list[Worker] = []
+
+    async def start(settings: Settings, **overrides: Any) -> Worker:
+        worker = build_worker(settings.model_copy(update=overrides))
+        await worker.start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        await worker.stop()
+
+
+@pytest.fixture
+def worker_process(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start `python -m workers worker` as an OS process (to SIGKILL it); killed at teardown."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(settings: Settings, **env: str) -> subprocess.Popen[bytes]:
+        environ = {
+            **os.environ,
+            "NATS_URL": settings.nats_url,
+            "STORE_URL": settings.store_url,
+            "BATCH_SIZE": str(settings.batch_size),
+            "NAK_DELAY_S": str(settings.nak_delay_s),
+            "LOG_LEVEL": "WARNING",
+            **env,
+        }
+        log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workers", "worker"], env=environ, cwd=tmp_path,
+            stdout=log, stderr=log,
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

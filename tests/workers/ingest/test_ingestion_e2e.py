@@ -1,0 +1,196 @@
+"""End to end: producers publish with plain nats-py; a real nats-server; a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from nats.aio.client import Client
+
+from events_factory import T0, dumps, envelope, file_changed, later, message_sent
+from events.audit_types import AuditEventType
+from workers.app import Worker
+from workers.check import check
+from workers.settings import Settings
+from workers.streams import ensure_streams
+from conftest import eventually
+
+
+async def publish(nc: Client, subject: str, body: bytes, msg_id: str | None = None) -> None:
+    headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+    await nc.jetstream().publish(subject, body, headers=headers)
+
+
+async def settled(worker: Worker, count: int) -> None:
+    stats = worker.ingestor.stats
+    await eventually(
+        lambda: stats.applied + stats.duplicates + stats.dead >= count, what=f"{count} events"
+    )
+
+
+async def audit_count(worker: Worker, tenant: uuid.UUID, kind: AuditEventType) -> int:
+    page = await worker.store.transact(
+        lambda tr: worker.ingestor.repos.audit.list_by_event(tr, tenant, kind, limit=1000)
+    )
+    return len(page.items)
+
+
+async def test_every_subject_ends_as_records_indexes_counters_and_audit(
+    settings: Settings, start_worker, producer: Client
+) -> None:
+    worker = await start_worker(settings)
+    t, conv, session, agent, user = (uuid.uuid4() for _ in range(5))
+    events = [
+        ("conversation.created", envelope(t, conversation_id=str(conv), title="Refactor auth", tags=["a"])),
+        ("message.sent", message_sent(t, conv, tokens=7, at=later(1))),
+        ("message.sent", message_sent(t, conv, tokens=5, at=later(2))),
+        ("file.changed", file_changed(t, session, "created", "src/a.py", b"x = 1\n", later(1))),
+        ("file.changed", file_changed(t, session, "modified", "src/a.py", b"x = 2\n", later(2))),
+        ("file.changed", file_changed(t, session, "renamed", "src/b.py", at=later(3), previous_path="src/a.py")),
+        ("file.changed", file_changed(t, session, "accessed", "src/b.py", at=later(4))),
+        ("agent.configured", envelope(t, agent_id=str(agent), name="reviewer", agent_type="specialist")),
+        ("agent.executed", envelope(t, later(1), agent_id=str(agent), status="success",
+                                    memory={"facts": {"lang": "python"}, "decisions": ["d1"]})),
+        ("agent.executed", envelope(t, later(2), agent_id=str(agent), status="error", error="boom",
+                                    memory={"facts": {"db": "fdb"}})),
+        ("setting.changed", envelope(t, user=user, category="theme", key="color", value="dark")),
+        ("audit.user_login", envelope(t, event_data={"method": "sso"})),
+    ]
+    for subject, body in events:
+        await publish(producer, subject, dumps(body))
+    await settled(worker, len(events))
+
+    repos = worker.ingestor.repos
+
+    def read(tr):  # type: ignore[no-untyped-def]
+        return (
+            repos.conversations.get_by_id(tr, t, conv),
+            repos.files.get_by_path(tr, t, session, "src/b.py"),
+            repos.files.get_by_path(tr, t, session, "src/a.py", include_deleted=True),
+            repos.agents.get_by_id(tr, t, agent),
+            repos.settings.get(tr, t, user, __import__("events").SettingCategory.THEME, "color"),
+        )
+
+    c, f, old_path, a, s = await worker.store.transact(read)
+    assert c is not None and c.title == "Refactor auth" and (c.message_count, c.token_count) == (2, 12)
+    assert f is not None and old_path is None
+    assert f.checksum == __import__("hashlib").sha256(b"x = 2\n").hexdigest()
+    assert f.last_accessed_at == later(4)
+    assert a is not None and a.memory.facts == {"lang": "python", "db": "fdb"}
+    assert (a.execution_count, a.error_count, a.memory.decisions) == (2, 1, ["d1"])
+    assert s is not None and s.value == "dark"
+    expected = {
+        AuditEventType.CONVERSATION_CREATED: 1, AuditEventType.MESSAGE_SENT: 2,
+        AuditEventType.FILE_CREATED: 1, AuditEventType.FILE_UPDATED: 2,
+        AuditEventType.FILE_ACCESSED: 1, AuditEventType.AGENT_CONFIGURED: 1,
+        AuditEventType.AGENT_EXECUTED: 1, AuditEventType.AGENT_ERROR: 1,
+        AuditEventType.SETTING_CHANGED: 1, AuditEventType.USER_LOGIN: 1,
+    }
+    for kind, n in expected.items():
+        assert await audit_count(worker, t, kind) == n, kind
+    assert (await check(worker.store, repos)).clean
+
+
+async def test_redelivered_and_republished_events_are_applied_once(
+    settings: Settings, start_worker, producer: Client
+) -> None:
+    worker = await start_worker(settings)
+    t, conv = uuid.uuid4(), uuid.uuid4()
+    body = message_sent(t, conv, tokens=3)
+    for _ in range(3):  # the same event three times, past JetStream's door (no Nats-Msg-Id)
+        await publish(producer, "message.sent", dumps(body))
+    await publish(producer, "message.sent", dumps(body), msg_id=body["event_id"])
+    await settled(worker, 4)
+    counts = await worker.store.transact(
+        lambda tr: worker.ingestor.repos.conversations.counts(tr, t, conv)
+    )
+    assert counts == (1, 3)
+    assert worker.ingestor.stats.duplicates == 3
+    assert await audit_count(worker, t, AuditEventType.MESSAGE_SENT) == 1
+
+
+async def test_every_class_of_bad_input_is_dead_lettered_with_its_reason_and_batch_mates_apply(
+    settings: Settings, start_worker, producer: Client
+) -> None:
+    t, conv = uuid.uuid4(), uuid.uuid4()
+    bad = {
+        "malformed JSON": ("message.sent", b'{"event_id": '),
+        "empty body": ("message.sent", b""),
+        "invalid UTF-8": ("message.sent", b'{"content": "\xff\xfe"}'),
+        "missing field": ("message.sent", dumps({k: v for k, v in message_sent(t, conv).items() if k != "role"})),
+        "bad tenant": ("message.sent", dumps(message_sent(t, conv) | {"tenant_id": "tenant-42"})),
+        "oversized field": ("message.sent", dumps(message_sent(t, conv) | {"model": "m" * 500})),
+        "naive time": ("message.sent", dumps(message_sent(t, conv) | {"occurred_at": "2026-11-26T09:00:00"})),
+        "bad checksum": ("file.changed", dumps(file_changed(t, uuid.uuid4(), "created", "a", b"x") | {"checksum": "XYZ"})),
+        "unknown audit type": ("audit.made_up_thing", dumps(envelope(t))),
+        "system audit type": ("audit.data_purged", dumps(envelope(t))),
+        "not an object": ("setting.changed", b"[1, 2, 3]"),
+    }
+    # publish everything first so bad and good share batches, then start the worker
+    await ensure_streams(producer.jetstream(), settings)
+    for i, (subject, payload) in enumerate(bad.values()):
+        await publish(producer, subject, payload)
+        await publish(producer, "message.sent", dumps(message_sent(t, conv, tokens=1, at=later(i))))
+    worker = await start_worker(settings)
+    await settled(worker, 2 * len(bad))
+
+    assert worker.ingestor.stats.dead == len(bad)
+    counts = await worker.store.transact(
+        lambda tr: worker.ingestor.repos.conversations.counts(tr, t, conv)
+    )
+    assert counts == (len(bad), len(bad))
+    js = producer.jetstream()
+    info = await js.stream_info("DLQ")
+    assert info.state.messages == len(bad)
+    reasons = []
+    for seq in range(1, len(bad) + 1):
+        msg = await js.get_msg("DLQ", seq)
+        assert msg.headers is not None
+        reasons.append(msg.headers["Dlq-Reason"])
+        assert msg.headers["Dlq-Subject"] in {s for s, _ in bad.values()}
+        assert (msg.headers["Dlq-Subject"], msg.data or b"") in set(bad.values())  # original bytes
+    joined = "\n".join(reasons)
+    for needle in ("Invalid JSON", "empty body", "role", "tenant_id", "model", "occurred_at",
+                   "checksum", "unknown subject 'audit.made_up_thing'", "audit.data_purged"):
+        assert needle in joined, needle
+
+    async def all_acked() -> bool:
+        infos = [await js.consumer_info("EVENTS", f"workers-{f}") for f in ("messages", "files")]
+        return all(i.num_ack_pending == 0 and i.num_pending == 0 for i in infos)
+
+    await eventually(all_acked, what="every original acknowledged")
+
+
+async def test_a_stale_file_event_is_audited_but_never_rolls_the_file_back(
+    settings: Settings, start_worker, producer: Client
+) -> None:
+    worker = await start_worker(settings)
+    t, session = uuid.uuid4(), uuid.uuid4()
+    await publish(producer, "file.changed", dumps(file_changed(t, session, "created", "a.py", b"v1", later(1))))
+    await publish(producer, "file.changed", dumps(file_changed(t, session, "modified", "a.py", b"v3", later(3))))
+    await publish(producer, "file.changed", dumps(file_changed(t, session, "modified", "a.py", b"v2", later(2))))
+    await settled(worker, 3)
+    f = await worker.store.transact(
+        lambda tr: worker.ingestor.repos.files.get_by_path(tr, t, session, "a.py")
+    )
+    assert f is not None and f.checksum == __import__("hashlib").sha256(b"v3").hexdigest()
+    page = await worker.store.transact(
+        lambda tr: worker.ingestor.repos.audit.list_by_event(tr, t, AuditEventType.FILE_UPDATED)
+    )
+    assert sorted(a.event_data.get("stale", False) for a in page.items) == [False, True]
+
+
+async def test_content_of_any_size_nats_accepts_is_stored_intact(
+    settings: Settings, start_worker, producer: Client
+) -> None:
+    worker = await start_worker(settings)
+    t, conv = uuid.uuid4(), uuid.uuid4()
+    content = "".join(chr(0x41 + i % 26) for i in range(3_000_000))  # 3 MB, 30 chunks
+    body = message_sent(t, conv, content=content)
+    await publish(producer, "message.sent", dumps(body))
+    await settled(worker, 1)
+    m = await worker.store.transact(
+        lambda tr: worker.ingestor.repos.messages.get_by_id(tr, t, uuid.UUID(body["message_id"]))
+    )
+    assert m is not None and m.content == content
+    assert json.loads(dumps(body))["content"] == content and T0

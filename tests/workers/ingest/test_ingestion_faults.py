@@ -1,0 +1,122 @@
+"""Crashes and store faults: every event's effects land exactly once."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+
+from nats.aio.client import Client
+
+from conftest import eventually
+from events.audit_types import AuditEventType
+from events_factory import dumps, later, message_sent
+from workers.app import open_configured_store, repositories
+from workers.check import check
+from workers.settings import Settings
+from workers.streams import ensure_streams
+
+
+async def publish_messages(nc: Client, tenant: uuid.UUID, convs: list[uuid.UUID], n: int) -> None:
+    js = nc.jetstream(publish_async_max_pending=2000)
+    for i in range(n):
+        body = message_sent(tenant, convs[i % len(convs)], tokens=i % 7 + 1, at=later(i % 500))
+        await js.publish_async("message.sent", dumps(body))
+    await js.publish_async_completed()
+
+
+def expected(n: int, convs: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int]]:
+    out = {c: (0, 0) for c in convs}
+    for i in range(n):
+        m, t = out[convs[i % len(convs)]]
+        out[convs[i % len(convs)]] = (m + 1, t + i % 7 + 1)
+    return out
+
+
+async def store_counts(settings: Settings, tenant: uuid.UUID, convs: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int]]:
+    store, repos = open_configured_store(settings), repositories(settings)
+    try:
+        return {c: await store.transact(lambda tr, c=c: repos.conversations.counts(tr, tenant, c)) for c in convs}
+    finally:
+        await store.close()
+
+
+async def test_a_worker_killed_mid_stream_and_restarted_ends_with_exact_counts(
+    settings: Settings, producer: Client, worker_process
+) -> None:
+    tenant, convs, n = uuid.uuid4(), [uuid.uuid4() for _ in range(3)], 6000
+    await ensure_streams(producer.jetstream(), settings)
+    await publish_messages(producer, tenant, convs, n)
+
+    # a short ack wait: what the killed worker had fetched is redelivered in seconds
+    first = worker_process(settings, ACK_WAIT_S="3")
+
+    async def some_applied() -> bool:
+        counts = await store_counts(settings, tenant, convs)
+        return 500 < sum(m for m, _ in counts.values()) < n
+
+    await eventually(some_applied, timeout=60, what="the first worker to apply some events")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    partial = sum(m for m, _ in (await store_counts(settings, tenant, convs)).values())
+    assert partial < n, "the kill must land mid-stream"
+
+    worker_process(settings, ACK_WAIT_S="3")
+    want = expected(n, convs)
+
+    async def all_applied() -> bool:
+        return await store_counts(settings, tenant, convs) == want
+
+    await eventually(all_applied, timeout=120, what="every event applied after the restart")
+    store, repos = open_configured_store(settings), repositories(settings)
+    try:
+        audits, after = 0, None
+        while True:
+            page = await store.transact(
+                lambda tr, a=after: repos.audit.list_by_event(tr, tenant, AuditEventType.MESSAGE_SENT, limit=1000, after=a)
+            )
+            audits += len(page.items)
+            if page.next is None:
+                break
+            after = page.next
+        assert audits == n
+        assert (await check(store, repos)).clean
+    finally:
+        await store.close()
+
+
+async def test_store_faults_on_commits_neither_lose_nor_double_apply(
+    settings: Settings, producer: Client, worker_process
+) -> None:
+    tenant, convs, n = uuid.uuid4(), [uuid.uuid4() for _ in range(2)], 2000
+    await ensure_streams(producer.jetstream(), settings)
+    await publish_messages(producer, tenant, convs, n)
+    worker_process(settings, STORE_FAULTS="1020:0.1,1021:0.1,seed:3")
+    want = expected(n, convs)
+
+    async def all_applied() -> bool:
+        return await store_counts(settings, tenant, convs) == want
+
+    await eventually(all_applied, timeout=120, what="every event applied despite faults")
+
+
+async def test_a_store_that_keeps_failing_naks_then_dead_letters_after_max_deliver(
+    settings: Settings, producer: Client, start_worker
+) -> None:
+    # every commit fails with 1020 and retries run out: transient, so nak, then DLQ
+    from workers.store import FaultInjector
+
+    worker = await start_worker(settings, max_deliver=3, nak_delay_s=0.01)
+    worker.store.faults = FaultInjector(rate_1020=1.0)  # type: ignore[attr-defined]
+    worker.store.max_retries = 2  # type: ignore[attr-defined]
+    tenant, conv = uuid.uuid4(), uuid.uuid4()
+    await producer.jetstream().publish("message.sent", dumps(message_sent(tenant, conv)))
+    await eventually(lambda: worker.ingestor.stats.retried >= 3, what="three deliveries")
+    js = producer.jetstream()
+
+    async def dead_lettered() -> bool:
+        return (await js.stream_info("DLQ")).state.messages == 1
+
+    await eventually(dead_lettered, what="the event in the DLQ")
+    letter = await js.get_msg("DLQ", 1)
+    assert letter.headers is not None
+    assert letter.headers["Dlq-Reason"].startswith("gave up after 3 deliveries: 1020")

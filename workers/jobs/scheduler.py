@@ -1,0 +1,125 @@
+"""The scheduler: the three retention jobs on their cron schedules, in one asyncio process.
+
+Every replica may run a scheduler: the job lease in the store makes sure a job runs in one of
+them at a time. Cron expressions are read in UTC. APScheduler 3.x counts weekdays from Monday
+= 0 (crontab: Sunday = 0): prefer names (mon-fri) in day-of-week fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from workers.ids import utcnow
+from workers.jobs.clock import Clock
+from workers.jobs.leases import default_owner
+from workers.jobs.runner import run_job
+from workers.repositories import Repositories
+from workers.settings import Settings
+from workers.store import FaultInjector, Store, open_store
+from workers.store.keys import Keys
+
+log = logging.getLogger(__name__)
+
+
+def crons(settings: Settings) -> dict[str, str]:
+    """Job name -> its crontab expression."""
+    return {
+        "files": settings.file_purge_cron,
+        "audit": settings.audit_retention_cron,
+        "dedupe": settings.dedupe_expiry_cron,
+    }
+
+
+def create_scheduler(
+    settings: Settings,
+    store: Store,
+    repos: Repositories,
+    *,
+    clock: Clock = utcnow,
+    owner: str | None = None,
+) -> AsyncIOScheduler:
+    """A scheduler with the three jobs (not started). Build it inside a running event loop."""
+    return _build(settings, store, repos, clock, owner)[0]
+
+
+class _Running:
+    """The job runs in flight. APScheduler cancels its tasks at shutdown; each run is shielded
+    from that and cancelled once by `stop`, so it can still release its lease before the store
+    closes (the batches themselves are atomic: a cancelled run resumes from its continuation)."""
+
+    def __init__(self, store: Store, repos: Repositories, settings: Settings, clock: Clock) -> None:
+        self.store, self.repos, self.settings, self.clock = store, repos, settings, clock
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self, job: str, owner: str) -> None:
+        task = asyncio.create_task(self._logged(job, owner), name=f"retention-{job}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        await asyncio.shield(task)
+
+    async def _logged(self, job: str, owner: str) -> None:
+        try:
+            summary = await run_job(
+                job, self.store, self.repos, self.settings, clock=self.clock, owner=owner
+            )
+        except asyncio.CancelledError:
+            log.info("job %s stopped; the next run resumes it", job)
+            raise
+        except Exception:
+            log.exception("job %s failed; the next run resumes it", job)
+            return
+        for line in summary.lines():
+            log.info(line)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def _build(
+    settings: Settings, store: Store, repos: Repositories, clock: Clock, owner: str | None
+) -> tuple[AsyncIOScheduler, _Running]:
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    running = _Running(store, repos, settings, clock)
+    lease_owner = owner or default_owner()
+    for job, expr in crons(settings).items():
+        scheduler.add_job(
+            running.run,
+            CronTrigger.from_crontab(expr, timezone=UTC),
+            args=(job, lease_owner),
+            id=job,
+            name=f"retention: {job}",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=settings.job_misfire_grace_s,
+            replace_existing=True,
+        )
+    return scheduler, running
+
+
+async def run_scheduler(
+    settings: Settings, stop: asyncio.Event, *, store: Store | None = None
+) -> None:
+    """Open the store (unless given), run the scheduled jobs until `stop` is set, then close."""
+    own_store = store is None
+    if store is None:
+        faults = FaultInjector.parse(settings.store_faults) if settings.store_faults else None
+        store = open_store(settings.store_url, timeout_s=settings.store_timeout_s, faults=faults)
+    repos = Repositories(Keys((settings.key_root,)))
+    scheduler, running = _build(settings, store, repos, utcnow, None)
+    scheduler.start()
+    for job in scheduler.get_jobs():
+        log.info("scheduled %s: %s, next at %s", job.id, job.trigger, job.next_run_time)
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        await running.stop()
+        if own_store:
+            await store.close()
