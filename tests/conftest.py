@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,24 +18,6 @@ from workers.nats_server import LocalNatsServer
 from workers.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-async def eventually(
-    predicate: Callable[[], Awaitable[bool]] | Callable[[], bool],
-    timeout: float = 30.0,
-    what: str = "condition",
-) -> None:
-    """Poll until `predicate` holds, or fail after `timeout` seconds (no sleep-and-hope)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -102,8 +82,11 @@ def worker_process(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[by
         }
         log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "-m", "workers", "worker"], env=environ, cwd=tmp_path,
-            stdout=log, stderr=log,
+            [sys.executable, "-m", "workers", "worker"],
+            env=environ,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=log,
         )
         procs.append(proc)
         return proc

@@ -44,6 +44,7 @@ class Worker:
     store: Store
     broker: NatsBroker
     ingestor: Ingestor
+    consumer: BatchConsumer
 
     async def start(self) -> None:
         await self.broker.connect()
@@ -52,6 +53,10 @@ class Worker:
         await self.broker.start()
 
     async def stop(self) -> None:
+        """Stop fetching, finish and commit the batches in hand, ack them, then close."""
+        for subscriber in self.broker.subscribers:
+            await subscriber.stop()
+        await self.consumer.drain()  # acks need the connection: drain before closing it
         await self.broker.stop()
         await self.store.close()
 
@@ -60,8 +65,9 @@ def build_worker(settings: Settings, store: Store | None = None) -> Worker:
     store = store or open_configured_store(settings)
     broker = make_broker(settings)
     ingestor = Ingestor(store, repositories(settings))
-    subscribe_all(broker, BatchConsumer(ingestor, broker, settings).handle, settings)
-    return Worker(settings, store, broker, ingestor)
+    consumer = BatchConsumer(ingestor, broker, settings)
+    subscribe_all(broker, consumer.handle, settings)
+    return Worker(settings, store, broker, ingestor, consumer)
 
 
 async def run_until_stopped(worker: Worker, stop: asyncio.Event) -> None:

@@ -9,6 +9,7 @@ its decoder is bypassed, so a malformed body cannot fail its batch-mates.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -48,15 +49,43 @@ async def _raw(msg: StreamMessage[Any]) -> None:
 
 
 class BatchConsumer:
-    def __init__(self, ingestor: Ingestor, broker: NatsBroker, settings: Settings) -> None:
+    """Applies fetched batches, pipelined: FastStream fetches and decodes the next batch while
+    the store commits this one. The store runs transactions one at a time, in the order they
+    were queued, so a batch's dedupe reads always see the batches committed before it."""
+
+    def __init__(
+        self, ingestor: Ingestor, broker: NatsBroker, settings: Settings, in_flight: int = 2
+    ) -> None:
         self.ingestor = ingestor
         self.broker = broker
         self.settings = settings
+        self._slots = asyncio.Semaphore(in_flight)
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def handle(self, msgs: list[Msg]) -> None:
+        """Queue the batch and return at once (at most `in_flight` batches are pending)."""
+        await self._slots.acquire()
+        task = asyncio.create_task(self.apply(msgs))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    async def apply(self, msgs: list[Msg]) -> None:
+        """Commit, then settle each message: ack, nak with a delay, or dead-letter then ack."""
         results = await self.ingestor.apply([Incoming(m.subject, m.data) for m in msgs])
         for msg, result in zip(msgs, results, strict=True):
             await self._settle(msg, result)
+
+    async def drain(self) -> None:
+        """Wait for every queued batch to be committed and settled (graceful shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # unacked messages are redelivered after ack_wait: nothing is lost
+            log.error("batch failed before it was settled: %r", error, exc_info=error)
 
     async def _settle(self, msg: Msg, result: Result) -> None:
         if result.outcome is Outcome.RETRY:

@@ -83,6 +83,7 @@ class Ingestor:
     async def _apply_decoded(self, decoded: list[Decoded]) -> list[Result]:
         audit_ids = [uuid7() for _ in decoded]  # made outside the retry loop
         now_ms = int(time.time() * 1000)
+        reason: Exception
         try:
             return await self.store.transact(
                 lambda tr: self._apply_all(tr, decoded, audit_ids, now_ms)

@@ -44,7 +44,7 @@ class Record(BaseModel):
     tenant_id: UUID
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(exclude=self._not_stored()).encode()
+        return self.__pydantic_serializer__.to_json(self, exclude=self._not_stored() or None)
 
     def _not_stored(self) -> set[str]:
         return set()

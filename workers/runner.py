@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 from urllib.parse import urlparse
 
 from workers.app import build_worker, run_until_stopped
@@ -17,7 +18,7 @@ from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Part = Callable[[Settings, asyncio.Event], Awaitable[None]]
+Part = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:

@@ -25,7 +25,7 @@ class Settings(BaseSettings):
 
     batch_size: int = Field(500, ge=1, le=5000, description="Events per fetch and transaction.")
     fetch_timeout_s: float = Field(
-        0.02, gt=0, description="Longest wait to fill a batch: low latency when traffic is light."
+        0.01, gt=0, description="Longest wait to fill a batch: low latency when traffic is light."
     )
     max_deliver: int = Field(5, ge=1, description="Deliveries of a failing event before the DLQ.")
     nak_delay_s: float = Field(2.0, ge=0, description="First redelivery delay; doubles each time.")

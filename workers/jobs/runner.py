@@ -7,6 +7,7 @@ at any point leaves the data consistent and the run resumable.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from workers.jobs.tenants import all_tenants
 from workers.repositories import Repositories
 from workers.settings import Settings
 from workers.store.port import Store, Transaction
+
+log = logging.getLogger(__name__)
 
 JOBS = ("files", "audit", "dedupe")
 
@@ -67,6 +70,7 @@ async def run_job(
             summary.tenants.append(part.result)
             await run.tenant(part, progress)
     except LeaseLost as e:
+        log.warning("%s stopped: %s", job, e)
         summary.interrupted = str(e)
     finally:
         if not dry_run:

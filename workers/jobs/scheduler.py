@@ -60,7 +60,12 @@ class _Running:
         task = asyncio.create_task(self._logged(job, owner), name=f"retention-{job}")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-        await asyncio.shield(task)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            log.debug("scheduler shutting down; %s runs on until stop() cancels it", job)
 
     async def _logged(self, job: str, owner: str) -> None:
         try:

@@ -27,22 +27,42 @@ def envelope(tenant: uuid.UUID, at: datetime = T0, **extra: Any) -> dict[str, An
 
 
 def message_sent(
-    tenant: uuid.UUID, conversation: uuid.UUID, tokens: int = 10, content: str = "hello",
-    at: datetime = T0, **extra: Any,
+    tenant: uuid.UUID,
+    conversation: uuid.UUID,
+    tokens: int = 10,
+    content: str = "hello",
+    at: datetime = T0,
+    **extra: Any,
 ) -> dict[str, Any]:
     return envelope(
-        tenant, at, conversation_id=str(conversation), message_id=str(uuid.uuid4()),
-        role="user", content=content, token_count=tokens, **extra,
+        tenant,
+        at,
+        conversation_id=str(conversation),
+        message_id=str(uuid.uuid4()),
+        role="user",
+        content=content,
+        token_count=tokens,
+        **extra,
     )
 
 
 def file_changed(
-    tenant: uuid.UUID, session: uuid.UUID, change: str, path: str, content: bytes = b"",
-    at: datetime = T0, **extra: Any,
+    tenant: uuid.UUID,
+    session: uuid.UUID,
+    change: str,
+    path: str,
+    content: bytes = b"",
+    at: datetime = T0,
+    **extra: Any,
 ) -> dict[str, Any]:
     body = envelope(
-        tenant, at, source="file-monitor", workspace_session_id=str(session), change=change,
-        file_path=path, **extra,
+        tenant,
+        at,
+        source="file-monitor",
+        workspace_session_id=str(session),
+        change=change,
+        file_path=path,
+        **extra,
     )
     if change in ("created", "modified"):
         body |= {"file_size": len(content), "checksum": hashlib.sha256(content).hexdigest()}

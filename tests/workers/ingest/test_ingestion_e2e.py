@@ -7,13 +7,20 @@ import uuid
 
 from nats.aio.client import Client
 
-from events_factory import T0, dumps, envelope, file_changed, later, message_sent
 from events.audit_types import AuditEventType
+from tests.helpers import eventually
+from tests.workers.ingest.events_factory import (
+    T0,
+    dumps,
+    envelope,
+    file_changed,
+    later,
+    message_sent,
+)
 from workers.app import Worker
 from workers.check import check
 from workers.settings import Settings
 from workers.streams import ensure_streams
-from conftest import eventually
 
 
 async def publish(nc: Client, subject: str, body: bytes, msg_id: str | None = None) -> None:
@@ -41,18 +48,44 @@ async def test_every_subject_ends_as_records_indexes_counters_and_audit(
     worker = await start_worker(settings)
     t, conv, session, agent, user = (uuid.uuid4() for _ in range(5))
     events = [
-        ("conversation.created", envelope(t, conversation_id=str(conv), title="Refactor auth", tags=["a"])),
+        (
+            "conversation.created",
+            envelope(t, conversation_id=str(conv), title="Refactor auth", tags=["a"]),
+        ),
         ("message.sent", message_sent(t, conv, tokens=7, at=later(1))),
         ("message.sent", message_sent(t, conv, tokens=5, at=later(2))),
         ("file.changed", file_changed(t, session, "created", "src/a.py", b"x = 1\n", later(1))),
         ("file.changed", file_changed(t, session, "modified", "src/a.py", b"x = 2\n", later(2))),
-        ("file.changed", file_changed(t, session, "renamed", "src/b.py", at=later(3), previous_path="src/a.py")),
+        (
+            "file.changed",
+            file_changed(t, session, "renamed", "src/b.py", at=later(3), previous_path="src/a.py"),
+        ),
         ("file.changed", file_changed(t, session, "accessed", "src/b.py", at=later(4))),
-        ("agent.configured", envelope(t, agent_id=str(agent), name="reviewer", agent_type="specialist")),
-        ("agent.executed", envelope(t, later(1), agent_id=str(agent), status="success",
-                                    memory={"facts": {"lang": "python"}, "decisions": ["d1"]})),
-        ("agent.executed", envelope(t, later(2), agent_id=str(agent), status="error", error="boom",
-                                    memory={"facts": {"db": "fdb"}})),
+        (
+            "agent.configured",
+            envelope(t, agent_id=str(agent), name="reviewer", agent_type="specialist"),
+        ),
+        (
+            "agent.executed",
+            envelope(
+                t,
+                later(1),
+                agent_id=str(agent),
+                status="success",
+                memory={"facts": {"lang": "python"}, "decisions": ["d1"]},
+            ),
+        ),
+        (
+            "agent.executed",
+            envelope(
+                t,
+                later(2),
+                agent_id=str(agent),
+                status="error",
+                error="boom",
+                memory={"facts": {"db": "fdb"}},
+            ),
+        ),
         ("setting.changed", envelope(t, user=user, category="theme", key="color", value="dark")),
         ("audit.user_login", envelope(t, event_data={"method": "sso"})),
     ]
@@ -72,7 +105,9 @@ async def test_every_subject_ends_as_records_indexes_counters_and_audit(
         )
 
     c, f, old_path, a, s = await worker.store.transact(read)
-    assert c is not None and c.title == "Refactor auth" and (c.message_count, c.token_count) == (2, 12)
+    assert (
+        c is not None and c.title == "Refactor auth" and (c.message_count, c.token_count) == (2, 12)
+    )
     assert f is not None and old_path is None
     assert f.checksum == __import__("hashlib").sha256(b"x = 2\n").hexdigest()
     assert f.last_accessed_at == later(4)
@@ -80,11 +115,16 @@ async def test_every_subject_ends_as_records_indexes_counters_and_audit(
     assert (a.execution_count, a.error_count, a.memory.decisions) == (2, 1, ["d1"])
     assert s is not None and s.value == "dark"
     expected = {
-        AuditEventType.CONVERSATION_CREATED: 1, AuditEventType.MESSAGE_SENT: 2,
-        AuditEventType.FILE_CREATED: 1, AuditEventType.FILE_UPDATED: 2,
-        AuditEventType.FILE_ACCESSED: 1, AuditEventType.AGENT_CONFIGURED: 1,
-        AuditEventType.AGENT_EXECUTED: 1, AuditEventType.AGENT_ERROR: 1,
-        AuditEventType.SETTING_CHANGED: 1, AuditEventType.USER_LOGIN: 1,
+        AuditEventType.CONVERSATION_CREATED: 1,
+        AuditEventType.MESSAGE_SENT: 2,
+        AuditEventType.FILE_CREATED: 1,
+        AuditEventType.FILE_UPDATED: 2,
+        AuditEventType.FILE_ACCESSED: 1,
+        AuditEventType.AGENT_CONFIGURED: 1,
+        AuditEventType.AGENT_EXECUTED: 1,
+        AuditEventType.AGENT_ERROR: 1,
+        AuditEventType.SETTING_CHANGED: 1,
+        AuditEventType.USER_LOGIN: 1,
     }
     for kind, n in expected.items():
         assert await audit_count(worker, t, kind) == n, kind
@@ -117,11 +157,20 @@ async def test_every_class_of_bad_input_is_dead_lettered_with_its_reason_and_bat
         "malformed JSON": ("message.sent", b'{"event_id": '),
         "empty body": ("message.sent", b""),
         "invalid UTF-8": ("message.sent", b'{"content": "\xff\xfe"}'),
-        "missing field": ("message.sent", dumps({k: v for k, v in message_sent(t, conv).items() if k != "role"})),
+        "missing field": (
+            "message.sent",
+            dumps({k: v for k, v in message_sent(t, conv).items() if k != "role"}),
+        ),
         "bad tenant": ("message.sent", dumps(message_sent(t, conv) | {"tenant_id": "tenant-42"})),
         "oversized field": ("message.sent", dumps(message_sent(t, conv) | {"model": "m" * 500})),
-        "naive time": ("message.sent", dumps(message_sent(t, conv) | {"occurred_at": "2026-11-26T09:00:00"})),
-        "bad checksum": ("file.changed", dumps(file_changed(t, uuid.uuid4(), "created", "a", b"x") | {"checksum": "XYZ"})),
+        "naive time": (
+            "message.sent",
+            dumps(message_sent(t, conv) | {"occurred_at": "2026-11-26T09:00:00"}),
+        ),
+        "bad checksum": (
+            "file.changed",
+            dumps(file_changed(t, uuid.uuid4(), "created", "a", b"x") | {"checksum": "XYZ"}),
+        ),
         "unknown audit type": ("audit.made_up_thing", dumps(envelope(t))),
         "system audit type": ("audit.data_purged", dumps(envelope(t))),
         "not an object": ("setting.changed", b"[1, 2, 3]"),
@@ -150,8 +199,17 @@ async def test_every_class_of_bad_input_is_dead_lettered_with_its_reason_and_bat
         assert msg.headers["Dlq-Subject"] in {s for s, _ in bad.values()}
         assert (msg.headers["Dlq-Subject"], msg.data or b"") in set(bad.values())  # original bytes
     joined = "\n".join(reasons)
-    for needle in ("Invalid JSON", "empty body", "role", "tenant_id", "model", "occurred_at",
-                   "checksum", "unknown subject 'audit.made_up_thing'", "audit.data_purged"):
+    for needle in (
+        "Invalid JSON",
+        "empty body",
+        "role",
+        "tenant_id",
+        "model",
+        "occurred_at",
+        "checksum",
+        "unknown subject 'audit.made_up_thing'",
+        "audit.data_purged",
+    ):
         assert needle in joined, needle
 
     async def all_acked() -> bool:
@@ -166,9 +224,21 @@ async def test_a_stale_file_event_is_audited_but_never_rolls_the_file_back(
 ) -> None:
     worker = await start_worker(settings)
     t, session = uuid.uuid4(), uuid.uuid4()
-    await publish(producer, "file.changed", dumps(file_changed(t, session, "created", "a.py", b"v1", later(1))))
-    await publish(producer, "file.changed", dumps(file_changed(t, session, "modified", "a.py", b"v3", later(3))))
-    await publish(producer, "file.changed", dumps(file_changed(t, session, "modified", "a.py", b"v2", later(2))))
+    await publish(
+        producer,
+        "file.changed",
+        dumps(file_changed(t, session, "created", "a.py", b"v1", later(1))),
+    )
+    await publish(
+        producer,
+        "file.changed",
+        dumps(file_changed(t, session, "modified", "a.py", b"v3", later(3))),
+    )
+    await publish(
+        producer,
+        "file.changed",
+        dumps(file_changed(t, session, "modified", "a.py", b"v2", later(2))),
+    )
     await settled(worker, 3)
     f = await worker.store.transact(
         lambda tr: worker.ingestor.repos.files.get_by_path(tr, t, session, "a.py")

@@ -7,9 +7,9 @@ import uuid
 
 from nats.aio.client import Client
 
-from conftest import eventually
 from events.audit_types import AuditEventType
-from events_factory import dumps, later, message_sent
+from tests.helpers import eventually
+from tests.workers.ingest.events_factory import dumps, later, message_sent
 from workers.app import open_configured_store, repositories
 from workers.check import check
 from workers.settings import Settings
@@ -32,10 +32,15 @@ def expected(n: int, convs: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int]]
     return out
 
 
-async def store_counts(settings: Settings, tenant: uuid.UUID, convs: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int]]:
+async def store_counts(
+    settings: Settings, tenant: uuid.UUID, convs: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, int]]:
     store, repos = open_configured_store(settings), repositories(settings)
     try:
-        return {c: await store.transact(lambda tr, c=c: repos.conversations.counts(tr, tenant, c)) for c in convs}
+        return {
+            c: await store.transact(lambda tr, c=c: repos.conversations.counts(tr, tenant, c))
+            for c in convs
+        }
     finally:
         await store.close()
 
@@ -72,7 +77,9 @@ async def test_a_worker_killed_mid_stream_and_restarted_ends_with_exact_counts(
         audits, after = 0, None
         while True:
             page = await store.transact(
-                lambda tr, a=after: repos.audit.list_by_event(tr, tenant, AuditEventType.MESSAGE_SENT, limit=1000, after=a)
+                lambda tr, a=after: repos.audit.list_by_event(
+                    tr, tenant, AuditEventType.MESSAGE_SENT, limit=1000, after=a
+                )
             )
             audits += len(page.items)
             if page.next is None:
