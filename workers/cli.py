@@ -121,8 +121,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if settings.log_level.upper() != "DEBUG":  # FastStream narrates every task at INFO
-        logging.getLogger("faststream").setLevel(logging.WARNING)
     from workers import commands
 
     try:

@@ -10,7 +10,7 @@ import nats
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
-from events.subjects import STREAM_DLQ
+from events.subjects import DLQ_SUBJECT_PREFIX, STREAM_DLQ, dlq_subject
 from workers import dead_letters as dl
 
 
@@ -59,17 +59,16 @@ def _letter(seq: int, headers: dict[str, str] | None, data: bytes | None) -> Dea
 async def letters(nc: Client, subject: str | None = None) -> AsyncIterator[DeadLetter]:
     """Every dead letter in sequence order (optionally of one original subject)."""
     js = nc.jetstream()
+    filter_subject = dlq_subject(subject) if subject else f"{DLQ_SUBJECT_PREFIX}.>"
     seq = 1
     while True:
-        try:
-            raw = await js.get_msg(STREAM_DLQ, seq=seq, next=True)
+        try:  # the next letter at or after `seq` (deleted ones are skipped by the server)
+            raw = await js.get_msg(STREAM_DLQ, seq=seq, subject=filter_subject, next=True)
         except NotFoundError:
             return
         assert raw.seq is not None
-        letter = _letter(raw.seq, raw.headers, raw.data)
         seq = raw.seq + 1
-        if subject is None or letter.subject == subject:
-            yield letter
+        yield _letter(raw.seq, raw.headers, raw.data)
 
 
 async def get(nc: Client, seq: int) -> DeadLetter | None:
