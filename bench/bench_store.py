@@ -44,6 +44,7 @@ ROOT = "ide"  # Keys() default root: ("ide",)
 BATCHES = (1, 100, 500)
 CONTENT = "How should I refactor the auth module? " * 8
 START = datetime(2026, 11, 26, 5, 0, tzinfo=UTC)
+SEGMENT = 2000  # events one writer writes before the other takes its turn
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class Event:
     audit: Audit
     message_json: dict[str, Any]  # the naive writer encodes these itself
     audit_json: dict[str, Any]
+
+
+Writer = Callable[[list[Event]], Callable[[Transaction], None]]  # a batch -> its transaction
 
 
 def make_events(n: int) -> list[Event]:
@@ -98,7 +102,7 @@ def make_events(n: int) -> list[Event]:
     return out
 
 
-def repo_writer(repos: Repositories) -> Callable[[list[Event]], Callable[[Transaction], None]]:
+def repo_writer(repos: Repositories) -> Writer:
     def batch_fn(batch: list[Event]) -> Callable[[Transaction], None]:
         def fn(tr: Transaction) -> None:
             done = repos.applied.applied(tr, [(e.tenant, e.event_id) for e in batch])
@@ -119,7 +123,7 @@ def pack(*items: Any) -> bytes:
     return bytes(fdbtuple.pack((ROOT, *items)))
 
 
-def naive_writer(_: Repositories) -> Callable[[list[Event]], Callable[[Transaction], None]]:
+def naive_writer(_: Repositories) -> Writer:
     def batch_fn(batch: list[Event]) -> Callable[[Transaction], None]:
         def fn(tr: Transaction) -> None:
             for e in batch:
@@ -149,21 +153,29 @@ def naive_writer(_: Repositories) -> Callable[[list[Event]], Callable[[Transacti
     return batch_fn
 
 
-def run(
-    path: Path,
-    events: list[Event],
-    batch: int,
-    writer: Callable[[Repositories], Callable[[list[Event]], Callable[[Transaction], None]]],
-) -> float:
-    """Events per second for one writer on a fresh file."""
-    store = SqliteStore(path)
-    write = writer(Repositories())
-    started = time.perf_counter()
-    for i in range(0, len(events), batch):
-        store.transact_sync(write(events[i : i + batch]))
-    elapsed = time.perf_counter() - started
-    store.close_sync()
-    return len(events) / elapsed
+def run_pair(repo_db: Path, naive_db: Path, events: list[Event], batch: int) -> tuple[float, float]:
+    """Events per second of (repo, naive), each on its own fresh file.
+
+    The writers take turns, SEGMENT events at a time and leading alternately, so that a noisy
+    neighbour or a WAL checkpoint slows both alike rather than whichever ran second.
+    """
+    repos = Repositories()
+    runs: list[tuple[SqliteStore, Writer]] = [
+        (SqliteStore(repo_db), repo_writer(repos)),
+        (SqliteStore(naive_db), naive_writer(repos)),
+    ]
+    elapsed = [0.0, 0.0]
+    for turn, first in enumerate(range(0, len(events), SEGMENT)):
+        segment = events[first : first + SEGMENT]
+        for who in (0, 1) if turn % 2 == 0 else (1, 0):
+            store, write = runs[who]
+            started = time.perf_counter()
+            for i in range(0, len(segment), batch):
+                store.transact_sync(write(segment[i : i + batch]))
+            elapsed[who] += time.perf_counter() - started
+    for store, _ in runs:
+        store.close_sync()
+    return len(events) / elapsed[0], len(events) / elapsed[1]
 
 
 def key_digest(path: Path) -> tuple[int, str]:
@@ -186,8 +198,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp:
         for batch in BATCHES:
             repo_db, naive_db = Path(tmp) / f"repo-{batch}.db", Path(tmp) / f"naive-{batch}.db"
-            naive = run(naive_db, events, batch, naive_writer)
-            repo = run(repo_db, events, batch, repo_writer)
+            repo, naive = run_pair(repo_db, naive_db, events, batch)
             (keys, repo_digest), (_, naive_digest) = key_digest(repo_db), key_digest(naive_db)
             rows.append(
                 {
