@@ -4,7 +4,9 @@
 
 1. seeds N audit events in one tenant (a fraction --expired older than the retention period),
    in a child process so that this one's peak memory is the purge's alone;
-2. times the audit purge (and its slowest batch transaction) and its peak RSS growth;
+2. times the audit purge (and its slowest batch transaction), its peak RSS growth (which
+   includes SQLite's page cache, capped at 256 MiB by the engine's PRAGMA cache_size) and the
+   Python heap's peak over a window of batches (tracemalloc);
 3. seeds N events none of which has expired, in a second store, and times a run over them.
 
 Prints a table, then one JSON line.
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +44,7 @@ RETENTION_DAYS = 90.0
 SEED_BATCH = 5000  # events per seeding transaction (~4 MB written: under the 10 MB limit)
 USERS = [uuid.UUID(int=i + 1) for i in range(100)]
 DAY_S = 86_400
+TRACE_FROM, TRACE_UNTIL = 20, 30  # tracemalloc slows what it watches: only these batches
 
 
 def seed(db: Path, n: int, expired: float, tenant: uuid.UUID) -> dict[str, float]:
@@ -94,11 +98,18 @@ async def timed_purge(db: Path, batch: int) -> dict[str, float]:
     store = open_store(f"sqlite:///{db}")
     settings = Settings(_env_file=None, store_url=f"sqlite:///{db}", purge_batch_size=batch)
     gaps: list[float] = []
+    heap_peak: list[int] = []
     last = [time.perf_counter()]
 
     def progress(p: JobProgress) -> None:
+        if p.batches == TRACE_FROM:  # the Python heap over a window of steady-state batches
+            tracemalloc.start()
+        elif p.batches == TRACE_UNTIL:
+            heap_peak.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
         now = time.perf_counter()
-        gaps.append(now - last[0])
+        if not TRACE_FROM < p.batches <= TRACE_UNTIL:  # batch times without tracing's overhead
+            gaps.append(now - last[0])
         last[0] = now
 
     rss_before = maxrss_mb()
@@ -118,6 +129,7 @@ async def timed_purge(db: Path, batch: int) -> dict[str, float]:
         "batch_max_ms": gaps[-1] * 1000,
         "rss_growth_mb": maxrss_mb() - rss_before,
         "rss_peak_mb": maxrss_mb(),
+        "heap_peak_mb": heap_peak[0] / 2**20 if heap_peak else 0.0,
     }
 
 
@@ -136,6 +148,10 @@ def report(
         (
             "peak RSS growth (peak)",
             f"{purge['rss_growth_mb']:.0f} MB ({purge['rss_peak_mb']:.0f} MB)",
+        ),
+        (
+            f"python heap peak, batches {TRACE_FROM}-{TRACE_UNTIL}",
+            f"{purge['heap_peak_mb']:.1f} MB",
         ),
         ("live events seeded", f"{int(live['seeded']):,} in {live['seed_s']:.1f} s"),
         (

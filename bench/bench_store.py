@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/bench_store.py [--n 20000]
 
-For batch sizes 1, 100 and 500 (events per transaction), each on a fresh SQLite file:
+For batch sizes 1, 100 and 500 (events per transaction), two writers on two fresh SQLite
+files, taking turns every 2,000 events so that machine noise falls on both alike:
 
 - repo:  what the workers do for message.sent, through the repositories: one dedupe read for
          the batch, `MessageRepository.create_many`, `AuditRepository.add`, the dedupe mark,

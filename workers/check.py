@@ -112,9 +112,9 @@ def _records(
         record = spec.load(tr, tk, ident)
         if record is None:
             continue
-        expected = list(spec.entries(tk, record))
-        for k, found in zip(expected, tr.get_many(expected), strict=True):
-            if found is None:
+        expected = spec.entries(tk, record)
+        for k, found in zip(expected, tr.get_many(list(expected)), strict=True):
+            if found != expected[k]:  # absent, or pointing at another record (a path taken over)
                 report.problems.append(
                     Problem(tk.tenant_id, spec.name, "missing index entry", _show(tk, k))
                 )

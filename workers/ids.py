@@ -10,6 +10,7 @@ import os
 import time
 import uuid
 from datetime import UTC, datetime
+from functools import lru_cache
 
 _NAMESPACE = uuid.UUID("6f6b1f4e-4a7e-4c1e-9a55-3c1d2b7e9f10")
 
@@ -37,9 +38,17 @@ def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+DAY_MS = 86_400_000
+
+
 def day_of(ms: int) -> str:
     """The UTC day of a time, as the audit_by_date index spells it."""
-    return from_ms(ms).strftime("%Y-%m-%d")
+    return _day(ms // DAY_MS)
+
+
+@lru_cache(maxsize=1024)
+def _day(day_number: int) -> str:  # strftime is slow, and a batch's events share a few days
+    return from_ms(day_number * DAY_MS).strftime("%Y-%m-%d")
 
 
 def utcnow() -> datetime:

@@ -16,12 +16,22 @@ from tests.workers.ingest.events_factory import dumps, message_sent
 from workers.settings import Settings
 
 
-def cli(settings: Settings, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NATS_URL": settings.nats_url, "STORE_URL": settings.store_url,
-           "LOG_LEVEL": "WARNING"}
+def cli(
+    settings: Settings, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "NATS_URL": settings.nats_url,
+        "STORE_URL": settings.store_url,
+        "LOG_LEVEL": "WARNING",
+    }
     return subprocess.run(
-        [sys.executable, "-m", "workers", *args], env=env, input=stdin, capture_output=True,
-        text=True, timeout=60,
+        [sys.executable, "-m", "workers", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -37,12 +47,28 @@ async def test_demo_burst_can_be_published_queried_and_checked(
 
     convs = json.loads(cli(settings, "query", "conversation", "--tenant", tenant, "--json").stdout)
     assert len(convs) == 3 and all(c["message_count"] == 8 for c in convs)
-    one = cli(settings, "query", "conversation", "--tenant", tenant, "--id", convs[0]["id"], "--json")
+    one = cli(
+        settings, "query", "conversation", "--tenant", tenant, "--id", convs[0]["id"], "--json"
+    )
     assert json.loads(one.stdout)["id"] == convs[0]["id"]
-    messages = cli(settings, "query", "messages", "--tenant", tenant,
-                   "--conversation", convs[0]["id"], "--offset", "2", "--limit", "3", "--json")
+    messages = cli(
+        settings,
+        "query",
+        "messages",
+        "--tenant",
+        tenant,
+        "--conversation",
+        convs[0]["id"],
+        "--offset",
+        "2",
+        "--limit",
+        "3",
+        "--json",
+    )
     assert len(json.loads(messages.stdout)) == 3
-    logins = cli(settings, "query", "audit", "--tenant", tenant, "--event-type", "UserLogin", "--json")
+    logins = cli(
+        settings, "query", "audit", "--tenant", tenant, "--event-type", "UserLogin", "--json"
+    )
     assert [a["event_type"] for a in json.loads(logins.stdout)] == ["UserLogin"]
     agents = json.loads(cli(settings, "query", "agents", "--tenant", tenant, "--json").stdout)
     assert agents[0]["execution_count"] == 3 and agents[0]["error_count"] == 1

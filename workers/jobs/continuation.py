@@ -2,7 +2,9 @@
 
 It is written in the same transaction as the batch it follows, so after a kill at any point the
 stored position and the data agree; it carries the run's counts so the receipt covers all of
-the run, and it is cleared by the run's last batch.
+the run, and it is cleared by the run's last batch. A resumed run walks on with its own cutoff:
+every index entry before the stored position was already removed or held back, so any cutoff is
+safe to continue with.
 """
 
 from __future__ import annotations

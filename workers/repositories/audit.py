@@ -119,9 +119,14 @@ class AuditRepository(Repository):
         if after is not None:
             begin = after + b"\x00"
         rows = tr.get_range(begin, end, limit=limit)
-        audits = self._load_many(tr, tk, [tk.audit_by_date.tail(k)[-1] for k, _ in rows])
+        ids = [tk.audit_by_date.tail(k)[-1] for k, _ in rows]
+        raws = tr.get_many([tk.audit.key(i) for i in ids])
         removed = kept = 0
-        for audit in audits:
+        for (date_key, _), raw in zip(rows, raws, strict=True):
+            if raw is None:  # an entry without its record: drop it, never re-read it forever
+                tr.clear(date_key)
+                continue
+            audit = Audit.model_validate_json(raw)
             if keep is not None and keep(audit):
                 kept += 1
                 continue

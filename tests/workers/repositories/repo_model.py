@@ -41,7 +41,6 @@ BIG = "m" * 120_000  # past one 100 KB value: stored in chunks
 @dataclass
 class TenantModel:
     conversations: dict[UUID, Conversation] = field(default_factory=dict)
-    counters: dict[UUID, tuple[int, int]] = field(default_factory=dict)
     messages: dict[UUID, Message] = field(default_factory=dict)
     audits: dict[UUID, Audit] = field(default_factory=dict)
     files: dict[UUID, File] = field(default_factory=dict)
@@ -49,11 +48,9 @@ class TenantModel:
     settings: dict[tuple[UUID, SettingCategory, str], Setting] = field(default_factory=dict)
 
     def count(self, conversation_id: UUID) -> tuple[int, int]:
-        return self.counters.get(conversation_id, (0, 0))
-
-    def bump(self, conversation_id: UUID, messages: int, tokens: int) -> None:
-        n, t = self.count(conversation_id)
-        self.counters[conversation_id] = (n + messages, t + tokens)
+        """What the counters must say: the conversation's messages, whether or not it exists."""
+        mine = [m for m in self.messages.values() if m.conversation_id == conversation_id]
+        return len(mine), sum(m.token_count for m in mine)
 
     def occupant(self, session: UUID, path: str) -> File | None:
         found = [
@@ -150,9 +147,7 @@ class CreateMessage:
         )
         created = await store.transact(lambda tr: R.messages.create(tr, msg))
         assert created == (self.mid not in m[self.t].messages)
-        if created:
-            m[self.t].messages[self.mid] = msg
-            m[self.t].bump(self.cid, 1, self.tokens)
+        m[self.t].messages.setdefault(self.mid, msg)
 
 
 @dataclass(frozen=True)
@@ -162,10 +157,7 @@ class DeleteMessage:
 
     async def run(self, store: Store, m: Model) -> None:
         deleted = await store.transact(lambda tr: R.messages.delete(tr, self.t, self.mid))
-        old = m[self.t].messages.pop(self.mid, None)
-        assert deleted == (old is not None)
-        if old is not None:
-            m[self.t].bump(old.conversation_id, -1, -old.token_count)
+        assert deleted == (m[self.t].messages.pop(self.mid, None) is not None)
 
 
 @dataclass(frozen=True)
