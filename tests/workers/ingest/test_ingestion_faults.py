@@ -48,14 +48,17 @@ async def store_counts(
 async def test_a_worker_killed_mid_stream_and_restarted_ends_with_exact_counts(
     settings: Settings, producer: Client, worker_process
 ) -> None:
-    tenant, convs, n = uuid.uuid4(), [uuid.uuid4() for _ in range(3)], 6000
+    tenant, convs, n = uuid.uuid4(), [uuid.uuid4() for _ in range(3)], 8000
     await ensure_streams(producer.jetstream(), settings)
     await publish_messages(producer, tenant, convs, n)
 
-    # a short ack wait: what the killed worker had fetched is redelivered in seconds
-    first = worker_process(settings, ACK_WAIT_S="3")
+    # a short ack wait: what the killed worker had fetched is redelivered in seconds; small
+    # batches (a commit each) keep the stream long enough for the kill to land in the middle
+    first = worker_process(settings, ACK_WAIT_S="3", BATCH_SIZE="10")
 
     async def some_applied() -> bool:
+        if first.poll() is not None:
+            raise AssertionError(f"worker exited early: {first.log_path.read_text()[-3000:]}")
         counts = await store_counts(settings, tenant, convs)
         return 500 < sum(m for m, _ in counts.values()) < n
 
