@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -23,3 +26,18 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+def cli(
+    nats_url: str, store_url: str, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m workers ARGS` as a user runs it, against the given NATS and store."""
+    env = {**os.environ, "NATS_URL": nats_url, "STORE_URL": store_url, "LOG_LEVEL": "WARNING"}
+    return subprocess.run(
+        [sys.executable, "-m", "workers", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

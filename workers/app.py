@@ -8,24 +8,14 @@ from dataclasses import dataclass
 
 from faststream.nats import NatsBroker
 
+from workers.bootstrap import open_configured_store, repositories
 from workers.consumer import BatchConsumer, subscribe_all
 from workers.ingest import Ingestor
-from workers.repositories import Repositories
 from workers.settings import Settings
-from workers.store import FaultInjector, Store, open_store
-from workers.store.keys import Keys
+from workers.store import Store
 from workers.streams import ensure_streams
 
 log = logging.getLogger(__name__)
-
-
-def open_configured_store(settings: Settings) -> Store:
-    faults = FaultInjector.parse(settings.store_faults) if settings.store_faults else None
-    return open_store(settings.store_url, timeout_s=settings.store_timeout_s, faults=faults)
-
-
-def repositories(settings: Settings) -> Repositories:
-    return Repositories(Keys((settings.key_root,)))
 
 
 def make_broker(settings: Settings) -> NatsBroker:

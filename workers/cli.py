@@ -102,6 +102,12 @@ def _add_job_commands(sub: Any) -> None:
     h.add_argument("--reason", default="")
     h.add_argument("--json", action="store_true")
 
+    r = sub.add_parser("retention", help="per-tenant retention overrides: show, set, clear")
+    r.add_argument("action", choices=("show", "set", "clear"))
+    r.add_argument("--tenant", type=UUID, required=True)
+    r.add_argument("--files-days", type=float, help="purge soft-deleted files after N days")
+    r.add_argument("--audit-days", type=float, help="keep audit events N days")
+
     f = sub.add_parser("files", help="file operations: restore a soft-deleted file")
     f.add_argument("action", choices=("restore",))
     f.add_argument("--tenant", type=UUID, required=True)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import AsyncIterator, Iterable
 
 from workers import dlq, output, query
-from workers.app import open_configured_store, repositories
+from workers.bootstrap import open_configured_store, repositories
 from workers.errors import NotFound
 from workers.settings import Settings
 
@@ -32,6 +32,7 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         "cleanup": cmd_cleanup,
         "hold": cmd_hold,
         "files": cmd_files,
+        "retention": cmd_retention,
     }[args.command]
     return await handler(args, settings)
 
@@ -219,6 +220,12 @@ async def cmd_hold(args: argparse.Namespace, settings: Settings) -> int:
     from workers.jobs.commands import run_hold
 
     return await run_hold(args, settings)
+
+
+async def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
+    from workers.jobs.commands import run_retention
+
+    return await run_retention(args, settings)
 
 
 async def cmd_files(args: argparse.Namespace, settings: Settings) -> int:

@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
+from subprocess import CompletedProcess
 
 from nats.aio.client import Client
 
+from tests.helpers import cli as run_cli
 from tests.helpers import eventually
 from tests.workers.ingest.events_factory import dumps, message_sent
 from workers.settings import Settings
 
 
-def cli(
-    settings: Settings, *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "NATS_URL": settings.nats_url,
-        "STORE_URL": settings.store_url,
-        "LOG_LEVEL": "WARNING",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "workers", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def cli(settings: Settings, *args: str, stdin: str | None = None) -> CompletedProcess[str]:
+    return run_cli(settings.nats_url, settings.store_url, *args, stdin=stdin)
 
 
 async def test_demo_burst_can_be_published_queried_and_checked(

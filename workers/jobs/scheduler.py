@@ -14,14 +14,14 @@ from datetime import UTC
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from workers.bootstrap import open_configured_store, repositories
 from workers.ids import utcnow
 from workers.jobs.clock import Clock
 from workers.jobs.leases import default_owner
 from workers.jobs.runner import run_job
 from workers.repositories import Repositories
 from workers.settings import Settings
-from workers.store import FaultInjector, Store, open_store
-from workers.store.keys import Keys
+from workers.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +114,8 @@ async def run_scheduler(
     """Open the store (unless given), run the scheduled jobs until `stop` is set, then close."""
     own_store = store is None
     if store is None:
-        faults = FaultInjector.parse(settings.store_faults) if settings.store_faults else None
-        store = open_store(settings.store_url, timeout_s=settings.store_timeout_s, faults=faults)
-    repos = Repositories(Keys((settings.key_root,)))
+        store = open_configured_store(settings)
+    repos = repositories(settings)
     scheduler, running = _build(settings, store, repos, utcnow, None)
     scheduler.start()
     for job in scheduler.get_jobs():

@@ -10,7 +10,7 @@ from nats.aio.client import Client
 from events.audit_types import AuditEventType
 from tests.helpers import eventually
 from tests.workers.ingest.events_factory import dumps, later, message_sent
-from workers.app import open_configured_store, repositories
+from workers.bootstrap import open_configured_store, repositories
 from workers.check import check
 from workers.settings import Settings
 from workers.streams import ensure_streams

@@ -1,0 +1,103 @@
+"""The retention commands as an operator runs them: cleanup, hold, retention, files restore."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from events import AuditEventType
+from tests.helpers import cli
+from workers.bootstrap import repositories
+from workers.models import Audit, File
+from workers.settings import Settings
+from workers.store import open_store
+
+NOW = datetime.now(UTC)
+
+
+def seed(store_url: str, tenant: uuid.UUID, user: uuid.UUID, held_user: uuid.UUID) -> uuid.UUID:
+    """Old and new audit events, and a file soft-deleted 40 days ago."""
+    settings = Settings(store_url=store_url, _env_file=None)  # type: ignore[call-arg]
+    repos, store = repositories(settings), open_store(store_url)
+    file_id = uuid.uuid4()
+
+    def write(tr):  # type: ignore[no-untyped-def]
+        repos.tenants.mark_seen(tr, tenant)
+        for age_days, who in [(200, user), (120, user), (100, held_user), (10, user)]:
+            at = NOW - timedelta(days=age_days)
+            repos.audit.create(
+                tr,
+                Audit(
+                    tenant_id=tenant,
+                    id=uuid.uuid4(),
+                    event_type=AuditEventType.USER_LOGIN,
+                    user_id=who,
+                    occurred_at=at,
+                ),
+            )
+        at = NOW - timedelta(days=60)
+        repos.files.create(
+            tr,
+            File(
+                tenant_id=tenant,
+                id=file_id,
+                workspace_session_id=uuid.uuid4(),
+                file_path="a.py",
+                checksum="ab" * 32,
+                created_at=at,
+                updated_at=at,
+                last_event_at=at,
+            ),
+        )
+        repos.files.soft_delete(tr, tenant, file_id, NOW - timedelta(days=40))
+
+    store.transact_sync(write)
+    store.close_sync()  # type: ignore[attr-defined]
+    return file_id
+
+
+def test_cleanup_hold_retention_and_restore_from_the_command_line(tmp_path: Path) -> None:
+    url, nats = f"sqlite:///{tmp_path / 'store.db'}", "nats://127.0.0.1:1"
+    tenant, user, held = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    file_id = seed(url, tenant, user, held)
+
+    restored = cli(
+        nats, url, "files", "restore", "--tenant", str(tenant), "--id", str(file_id), "--json"
+    )
+    assert restored.returncode == 0, restored.stderr
+    assert json.loads(restored.stdout)["checksum"] == "ab" * 32
+
+    added = cli(
+        nats, url, "hold", "add", "--tenant", str(tenant), "--user", str(held), "--reason", "case 7"
+    )
+    assert added.returncode == 0, added.stderr
+    listed = json.loads(cli(nats, url, "hold", "list", "--json").stdout)
+    assert [(h["kind"], h["subject_id"]) for h in listed] == [("user", str(held))]
+
+    dry = json.loads(cli(nats, url, "cleanup", "audit", "--dry-run", "--json").stdout)
+    assert (dry["dry_run"], dry["removed"], dry["held_back"]) == (True, 2, 1)
+    ran = cli(nats, url, "cleanup", "audit")
+    assert ran.returncode == 0 and "removed 2" in ran.stdout and "held back 1" in ran.stdout
+    assert "audit:" in ran.stderr  # the progress line
+
+    assert (
+        cli(nats, url, "retention", "set", "--tenant", str(tenant), "--audit-days", "5").returncode
+        == 0
+    )
+    again = json.loads(cli(nats, url, "cleanup", "audit", "--json").stdout)
+    assert (again["removed"], again["held_back"]) == (
+        1,
+        1,
+    )  # the 10-day-old event, under the override
+
+    assert (
+        cli(nats, url, "hold", "remove", "--tenant", str(tenant), "--user", str(held)).returncode
+        == 0
+    )
+    assert (
+        cli(nats, url, "hold", "remove", "--tenant", str(tenant), "--user", str(held)).returncode
+        == 1
+    )
+    assert cli(nats, url, "check").returncode == 0

@@ -1,0 +1,17 @@
+"""From settings to the store and repositories: the wiring every process shares."""
+
+from __future__ import annotations
+
+from workers.repositories import Repositories
+from workers.settings import Settings
+from workers.store import FaultInjector, Store, open_store
+from workers.store.keys import Keys
+
+
+def open_configured_store(settings: Settings) -> Store:
+    faults = FaultInjector.parse(settings.store_faults) if settings.store_faults else None
+    return open_store(settings.store_url, timeout_s=settings.store_timeout_s, faults=faults)
+
+
+def repositories(settings: Settings) -> Repositories:
+    return Repositories(Keys((settings.key_root,)))
