@@ -45,8 +45,9 @@ class AuditRepository(Repository):
 
     def add(self, tr: Transaction, audit: Audit) -> None:
         """Write without the existence read: for callers whose event dedupe mark guards it."""
-        tr.set(self.keys.tenant(audit.tenant_id).audit.key(audit.id), audit.to_json())
-        diff_indexes(tr, {}, _entries(self.keys.tenant(audit.tenant_id), audit))
+        tk = self.keys.tenant(audit.tenant_id)
+        tr.set(tk.audit.key(audit.id), audit.to_json())
+        diff_indexes(tr, {}, _entries(tk, audit))
 
     def get_by_id(self, tr: Transaction, tenant_id: UUID, audit_id: UUID) -> Audit | None:
         raw = tr.get(self.keys.tenant(tenant_id).audit.key(audit_id))

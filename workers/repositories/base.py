@@ -78,6 +78,10 @@ def read_chunked(tr: Transaction, prefix: Prefix, ident: tuple[Any, ...]) -> byt
 
 def diff_indexes(tr: Transaction, old: dict[bytes, bytes], new: dict[bytes, bytes]) -> None:
     """Move a record's index entries from `old` to `new` in the caller's transaction."""
+    if not old:  # a new record: nothing to compare
+        for key, value in new.items():
+            tr.set(key, value)
+        return
     for key in old.keys() - new.keys():
         tr.clear(key)
     for key, value in new.items():

@@ -31,7 +31,11 @@ class MessageRepository(Repository):
 
     def create(self, tr: Transaction, message: Message) -> bool:
         """Store a message and count it; False (and no change) if its id exists already."""
-        return self.create_many(tr, [message])[0]
+        tk = self.keys.tenant(message.tenant_id)
+        if tr.get(tk.messages.key(message.id, 0)) is not None:
+            return False
+        self._write_new(tr, tk, message)
+        return True
 
     def create_many(self, tr: Transaction, messages: list[Message]) -> list[bool]:
         """`create` for a batch, with one read for all the existence checks."""
@@ -39,18 +43,19 @@ class MessageRepository(Repository):
         created: list[bool] = []
         seen: set[bytes] = set()
         for message, head, existing in zip(messages, heads, tr.get_many(heads), strict=True):
-            if existing is not None or head in seen:
-                created.append(False)
-                continue
-            seen.add(head)
-            tk = self.keys.tenant(message.tenant_id)
-            write_chunked(tr, tk.messages, (message.id,), message.to_json(), fresh=True)
-            diff_indexes(tr, {}, _entries(tk, message))
-            self.conversations.add_counts(
-                tr, message.tenant_id, message.conversation_id, 1, message.token_count
-            )
-            created.append(True)
+            new = existing is None and head not in seen
+            if new:
+                seen.add(head)
+                self._write_new(tr, self.keys.tenant(message.tenant_id), message)
+            created.append(new)
         return created
+
+    def _write_new(self, tr: Transaction, tk: TenantKeys, message: Message) -> None:
+        write_chunked(tr, tk.messages, (message.id,), message.to_json(), fresh=True)
+        diff_indexes(tr, {}, _entries(tk, message))
+        self.conversations.add_counts(
+            tr, message.tenant_id, message.conversation_id, 1, message.token_count
+        )
 
     def get_by_id(self, tr: Transaction, tenant_id: UUID, message_id: UUID) -> Message | None:
         return self._load(tr, self.keys.tenant(tenant_id), message_id)

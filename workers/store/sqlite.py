@@ -117,6 +117,8 @@ class SqliteTransaction:
         return None if row is None else bytes(row[0])
 
     def get_many(self, keys: Sequence[bytes]) -> list[bytes | None]:
+        if len(keys) == 1:  # the common case in handlers: a cached one-row statement
+            return [self.get(keys[0])]
         self._check()
         if any(k in self._adds for k in keys):
             self._flush()
