@@ -39,11 +39,20 @@ def on_file_changed(unit: Unit, event: FileChanged) -> None:
     if current is not None and event.occurred_at < current.last_event_at:
         unit.audit(event, AUDIT_TYPES[event.change], **audit, file_id=current.id, stale=True)
         return
-    result = _apply(unit, event, current)
-    unit.audit(event, AUDIT_TYPES[event.change], **audit, file_id=result.id if result else None)
+    replaced: list[File] = []
+    result = _apply(unit, event, current, replaced)
+    unit.audit(
+        event,
+        AUDIT_TYPES[event.change],
+        **audit,
+        file_id=result.id if result else None,
+        replaced_file_id=replaced[0].id if replaced else None,  # overwritten at its path
+    )
 
 
-def _apply(unit: Unit, event: FileChanged, current: File | None) -> File | None:
+def _apply(
+    unit: Unit, event: FileChanged, current: File | None, replaced: list[File]
+) -> File | None:
     files, tr = unit.repos.files, unit.tr
     change = event.change
     if change == FileChange.DELETED:
@@ -53,7 +62,7 @@ def _apply(unit: Unit, event: FileChanged, current: File | None) -> File | None:
     if current is None or (change == FileChange.CREATED and current.is_deleted):
         if current is not None:
             files.purge(tr, current)  # re-created at a deleted file's path: a new file
-        return _create(unit, event)
+        return _create(unit, event, replaced)
     update: dict[str, Any] = {"last_event_at": event.occurred_at}
     if change == FileChange.ACCESSED:
         update["last_accessed_at"] = event.occurred_at
@@ -61,15 +70,15 @@ def _apply(unit: Unit, event: FileChanged, current: File | None) -> File | None:
         update |= _content(event) | {"updated_at": event.occurred_at}
         update |= {"is_deleted": False, "deleted_at": None}
     if change == FileChange.RENAMED:
-        _free_path(unit, event, current)
+        _free_path(unit, event, current, replaced)
         update["file_path"] = event.file_path
     changed = current.model_copy(update=update)
     files.update(tr, changed)
     return changed
 
 
-def _create(unit: Unit, event: FileChanged) -> File:
-    _free_path(unit, event, None)
+def _create(unit: Unit, event: FileChanged, replaced: list[File]) -> File:
+    _free_path(unit, event, None, replaced)
     file = File(
         tenant_id=event.tenant_id,
         id=derived_id(event.tenant_id, event.event_id),
@@ -86,14 +95,16 @@ def _create(unit: Unit, event: FileChanged) -> File:
     return file
 
 
-def _free_path(unit: Unit, event: FileChanged, moving: File | None) -> None:
-    """A file renamed or created onto an occupied path replaces the occupant, as on disk."""
+def _free_path(unit: Unit, event: FileChanged, moving: File | None, replaced: list[File]) -> None:
+    """A file renamed or created onto an occupied path replaces the occupant, as on disk;
+    the occupant's id goes into the event's audit record."""
     files = unit.repos.files
     occupant = files.get_by_path(
         unit.tr, event.tenant_id, event.workspace_session_id, event.file_path, include_deleted=True
     )
     if occupant is not None and (moving is None or occupant.id != moving.id):
         files.purge(unit.tr, occupant)
+        replaced.append(occupant)
 
 
 def _content(event: FileChanged) -> dict[str, Any]:
