@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 N      ?= 50000
 
-.PHONY: install run test lint typecheck unit docs bench bench-store bench-retention chaos soak clean
+.PHONY: install run test lint typecheck unit docs bench bench-store bench-retention chaos soak test-fdb clean
 
 install: $(STAMP)
 
@@ -43,6 +43,10 @@ bench-store: install
 
 bench-retention: install
 	$(PY) bench/bench_retention.py
+
+test-fdb:  ## store conformance + end-to-end tests against FoundationDB in Docker (needs a Docker engine)
+	docker compose --profile test run --rm --build tests
+	docker compose --profile test stop fdb
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,194 @@
+"""docker-compose.yml, offline (no Docker engine here): valid against the Compose Specification
+schema (check-jsonschema's vendored copy), and its services agree with each other, with the
+files they mount and with the app's settings."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.deploy.conftest import COMPOSE_FILE, DOCKERFILE, NATS_CONF, ROOT, load_yaml
+from workers import runner
+from workers.settings import Settings
+
+STOP_MARGIN_S = getattr(runner, "STOP_MARGIN_S", 5.0)
+
+READ_OUTSIDE_SETTINGS = {
+    "FDB_CLUSTER_FILE",  # read by libfdb_c
+    "METRICS_PORT",
+    "SHUTDOWN_GRACE_S",
+    "NATS_USER",
+    "NATS_PASSWORD",
+    "NATS_TOKEN",
+    "NATS_CREDS_FILE",
+    "NATS_TLS_CA",
+    "NATS_TLS_CERT",
+    "NATS_TLS_KEY",
+}
+APP_SERVICES = ("streams", "worker", "scheduler")
+
+
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = load_yaml(COMPOSE_FILE)
+    return data
+
+
+def services() -> dict[str, Any]:
+    found: dict[str, Any] = compose()["services"]
+    return found
+
+
+def seconds(duration: str) -> float:
+    match = re.fullmatch(r"(\d+)s", duration)
+    assert match, f"write durations in seconds: {duration!r}"
+    return float(match.group(1))
+
+
+def mounts(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """target -> (source, mode) of the service's short-syntax volumes."""
+    found = {}
+    for spec in service.get("volumes", []):
+        source, target, *mode = spec.split(":")
+        found[target] = (source, mode[0] if mode else "rw")
+    return found
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name) or str(Path(sys.executable).parent / name)
+    if not Path(path).is_file():
+        pytest.skip(f"{name} not installed: pip install -e '.[dev]'")
+    return path
+
+
+def test_compose_file_is_valid_against_the_compose_specification() -> None:
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_system_is_nats_fdb_its_init_the_streams_job_workers_and_scheduler() -> None:
+    assert set(services()) == {"nats", "fdb", "fdb-init", "streams", "worker", "scheduler", "tests"}
+    assert services()["tests"]["profiles"] == ["test"], "tests run only with `make test-fdb`"
+
+
+def test_workers_run_two_replicas_without_host_ports() -> None:
+    worker = services()["worker"]
+    assert worker["deploy"]["replicas"] >= 2
+    assert "ports" not in worker and "container_name" not in worker
+
+
+def test_dependencies_wait_for_health_or_completion() -> None:
+    all_services = services()
+    for name, service in all_services.items():
+        for target, rule in service.get("depends_on", {}).items():
+            assert target in all_services, f"{name} depends on unknown {target}"
+            other = all_services[target]
+            if rule["condition"] == "service_healthy":
+                check = other.get("healthcheck", {})
+                assert check.get("test") and not check.get("disable"), f"{target}: no healthcheck"
+            if rule["condition"] == "service_completed_successfully":
+                assert other.get("restart") == "no", f"{target} must be a one-shot"
+    worker = all_services["worker"]["depends_on"]
+    assert worker["fdb-init"]["condition"] == "service_completed_successfully"
+    assert worker["streams"]["condition"] == "service_completed_successfully"
+    assert worker["nats"]["condition"] == "service_healthy"
+    assert worker["fdb"]["condition"] == "service_healthy"
+
+
+def test_mounted_files_and_build_inputs_exist() -> None:
+    declared = set(compose().get("volumes", {}))
+    for name, service in services().items():
+        for source, _ in mounts(service).values():
+            if source.startswith("."):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+            else:
+                assert source in declared, f"{name} uses undeclared volume {source}"
+        if "build" in service:
+            build = service["build"]
+            dockerfile = ROOT / build["context"] / build["dockerfile"]
+            assert dockerfile == DOCKERFILE
+            stages = re.findall(r"^FROM .+ AS (\S+)$", DOCKERFILE.read_text(), re.MULTILINE)
+            assert build["target"] in stages
+
+
+def test_fdb_and_its_init_use_the_client_library_version_of_the_image() -> None:
+    version = re.search(r"^ARG FDB_VERSION=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE)
+    assert version is not None
+    for name in ("fdb", "fdb-init"):
+        assert services()[name]["image"] == f"foundationdb/foundationdb:{version.group(1)}"
+
+
+def test_apps_read_the_cluster_file_fdb_writes_to_the_shared_volume() -> None:
+    fdb = services()["fdb"]
+    cluster_file = fdb["environment"]["FDB_CLUSTER_FILE"]
+    directory = str(Path(cluster_file).parent)
+    volume, mode = mounts(fdb)[directory]
+    assert mode == "rw"
+    assert fdb["environment"]["FDB_NETWORKING_MODE"] == "container"
+    for name in (*APP_SERVICES, "fdb-init", "tests"):
+        service = services()[name]
+        assert mounts(service)[directory] == (volume, "ro"), name
+    for name in APP_SERVICES:
+        assert services()[name]["environment"]["STORE_URL"] == f"fdb://{cluster_file}"
+    assert services()["fdb-init"]["environment"]["FDB_CLUSTER_FILE"] == cluster_file
+
+
+def test_fdb_init_runs_the_init_script_from_its_mount() -> None:
+    init = services()["fdb-init"]
+    script = Path(init["entrypoint"][-1])
+    source, mode = mounts(init)[str(script.parent)]
+    assert mode == "ro"
+    assert (ROOT / source / script.name).is_file()
+    assert init["restart"] == "no"
+
+
+def test_app_environment_is_variables_the_app_reads() -> None:
+    known = {f.upper() for f in Settings.model_fields} | READ_OUTSIDE_SETTINGS
+    for name in (*APP_SERVICES, "tests"):
+        unknown = set(services()[name]["environment"]) - known
+        assert not unknown, f"{name}: not read by the app: {sorted(unknown)}"
+
+
+def test_nats_gets_every_password_its_config_references() -> None:
+    nats = services()["nats"]
+    referenced = set(re.findall(r"\$(NATS_\w+)", NATS_CONF.read_text()))
+    assert referenced <= set(nats["environment"])
+    source, _ = mounts(nats)["/etc/nats/nats-server.conf"]
+    assert (ROOT / source).resolve() == NATS_CONF
+    assert nats["command"][-1] == "/etc/nats/nats-server.conf"
+    worker_password = services()["worker"]["environment"]["NATS_PASSWORD"]
+    assert worker_password == nats["environment"]["NATS_WORKERS_PASSWORD"]
+    assert services()["worker"]["environment"]["NATS_USER"] == "workers"
+
+
+def test_healthchecks_hit_the_health_endpoints() -> None:
+    nats = " ".join(services()["nats"]["healthcheck"]["test"])
+    assert "http://127.0.0.1:8222/healthz" in nats
+    assert re.search(r"^http: .*:8222\b", NATS_CONF.read_text(), re.MULTILINE)
+    port = services()["worker"]["environment"]["METRICS_PORT"]
+    for name in ("worker", "scheduler"):
+        check = " ".join(services()[name]["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{port}/healthz" in check
+
+
+def test_workers_get_time_to_drain_before_the_ack_wait_runs_out() -> None:
+    ack_wait = Settings.model_fields["ack_wait_s"].default  # Compose keeps the default
+    for name in ("worker", "scheduler"):
+        service = services()[name]
+        drain = float(service["environment"]["SHUTDOWN_GRACE_S"]) + STOP_MARGIN_S
+        assert drain < seconds(service["stop_grace_period"]) < ack_wait
+
+
+def test_single_server_streams_are_not_replicated() -> None:
+    for name in APP_SERVICES:
+        assert services()[name]["environment"]["STREAM_REPLICAS"] == "1"

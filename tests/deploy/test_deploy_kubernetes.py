@@ -1,0 +1,243 @@
+"""deploy/k8s (a kustomize base), offline: the kustomization lists exactly the files there; every
+built-in object is valid against the Kubernetes OpenAPI schemas (kubernetes-validate, strict,
+so a misspelt field fails); the FoundationDBCluster against a minimal schema of the operator's
+v1beta2 API; and the pieces agree with each other and with the app's settings."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tests.deploy.conftest import DEPLOY, DOCKERFILE, K8S, load_yaml, load_yaml_documents
+from workers import runner
+from workers.settings import Settings
+
+kubernetes_validate = pytest.importorskip(
+    "kubernetes_validate", reason="pip install -e '.[dev]' (kubernetes-validate)"
+)
+
+KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.utils.latest_version())
+"""The oldest Kubernetes we claim, and the newest whose schemas the package bundles."""
+
+FOUNDATIONDB_CLUSTER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "apps.foundationdb.org/v1beta2"},
+        "kind": {"const": "FoundationDBCluster"},
+        "metadata": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}
+            },
+        },
+        "spec": {
+            "type": "object",
+            "required": ["version", "databaseConfiguration"],
+            "properties": {
+                "version": {"type": "string", "pattern": r"^7\.3\.\d+$"},
+                "databaseConfiguration": {
+                    "type": "object",
+                    "required": ["redundancy_mode", "storage_engine"],
+                    "properties": {
+                        "redundancy_mode": {"enum": ["single", "double"]},
+                        "storage_engine": {"enum": ["ssd", "ssd-2", "ssd-redwood-1", "memory"]},
+                    },
+                },
+                "processes": {"type": "object"},
+                "faultDomain": {"type": "object"},
+                "routing": {"type": "object"},
+                "automationOptions": {"type": "object"},
+            },
+            "additionalProperties": False,
+        },
+    },
+}
+
+# Variables the app reads that are not (yet) fields of Settings: FDB_CLUSTER_FILE is read by
+# libfdb_c; the rest come with the metrics server and NATS credentials change.
+STOP_MARGIN_S = getattr(runner, "STOP_MARGIN_S", 5.0)
+"""Beyond SHUTDOWN_GRACE_S, what a process takes to close its connections after SIGTERM."""
+
+READ_OUTSIDE_SETTINGS = {
+    "FDB_CLUSTER_FILE",
+    "METRICS_PORT",
+    "SHUTDOWN_GRACE_S",
+    "NATS_USER",
+    "NATS_PASSWORD",
+    "NATS_TOKEN",
+    "NATS_CREDS_FILE",
+    "NATS_TLS_CA",
+    "NATS_TLS_CERT",
+    "NATS_TLS_KEY",
+}
+
+
+def kustomization() -> dict[str, Any]:
+    data: dict[str, Any] = load_yaml(K8S / "kustomization.yaml")
+    return data
+
+
+def objects() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (name, doc)
+        for name in kustomization()["resources"]
+        for doc in load_yaml_documents(K8S / name)
+    ]
+
+
+def one(kind: str, name: str) -> dict[str, Any]:
+    (found,) = [o for _, o in objects() if o["kind"] == kind and o["metadata"]["name"] == name]
+    return found
+
+
+def pod_spec(kind: str, name: str) -> dict[str, Any]:
+    spec: dict[str, Any] = one(kind, name)["spec"]["template"]["spec"]
+    return spec
+
+
+def known_variables() -> set[str]:
+    return {f.upper() for f in Settings.model_fields} | READ_OUTSIDE_SETTINGS
+
+
+def test_kustomization_lists_every_manifest_and_only_existing_ones() -> None:
+    listed = kustomization()["resources"]
+    assert len(listed) == len(set(listed)), "a resource listed twice"
+    present = sorted(p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+    assert sorted(listed) == present
+
+
+def test_kustomization_uses_only_fields_kustomize_knows() -> None:
+    k = kustomization()
+    assert k["apiVersion"] == "kustomize.config.k8s.io/v1beta1"
+    assert k["kind"] == "Kustomization"
+    assert set(k) <= {"apiVersion", "kind", "namespace", "labels", "resources", "images"}
+    images = {i["name"] for i in k["images"]}
+    used = {
+        c["image"]
+        for _, o in objects()
+        if "template" in o.get("spec", {})
+        for c in o["spec"]["template"]["spec"]["containers"]
+    }
+    assert used == images, "every container image is the one the kustomization pins"
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_builtin_object_is_valid_kubernetes(version: str) -> None:
+    files = [*kustomization()["resources"], "../nats/users-secret.yaml"]
+    checked = 0
+    for name in files:
+        for obj in load_yaml_documents(K8S / name):
+            if obj["apiVersion"].startswith("apps.foundationdb.org/"):
+                continue  # a custom resource: see test_foundationdb_cluster_matches_its_schema
+            try:
+                kubernetes_validate.validate(obj, version, strict=True)
+            except kubernetes_validate.ValidationError as e:
+                path = ".".join(str(p) for p in e.path)
+                pytest.fail(f"{name}: {obj['kind']}/{obj['metadata']['name']}: {path}: {e.message}")
+            checked += 1
+    assert checked >= 8
+
+
+def test_foundationdb_cluster_matches_its_schema() -> None:
+    cluster = one("FoundationDBCluster", "workers-fdb")
+    jsonschema.validate(cluster, FOUNDATIONDB_CLUSTER_SCHEMA)
+
+
+def test_the_cluster_runs_the_client_library_version_of_the_image() -> None:
+    match = re.search(r"^ARG FDB_VERSION=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE)
+    assert match is not None
+    assert one("FoundationDBCluster", "workers-fdb")["spec"]["version"] == match.group(1)
+
+
+@pytest.mark.parametrize("deployment", ["worker", "scheduler"])
+def test_pods_read_the_cluster_file_the_operator_publishes(deployment: str) -> None:
+    cluster = one("FoundationDBCluster", "workers-fdb")["metadata"]["name"]
+    spec = pod_spec("Deployment", deployment)
+    (volume,) = [v for v in spec["volumes"] if "configMap" in v and "items" in v["configMap"]]
+    assert volume["configMap"]["name"] == f"{cluster}-config"
+    assert volume["configMap"]["items"] == [{"key": "cluster-file", "path": "fdb.cluster"}]
+    (container,) = spec["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    assert "subPath" not in mount, "a subPath mount never sees the operator's updates"
+    store_url = one("ConfigMap", "workers-settings")["data"]["STORE_URL"]
+    assert store_url == f"fdb://{mount['mountPath']}/fdb.cluster"
+
+
+def test_workers_run_at_least_two_replicas_with_probes_on_the_metrics_port() -> None:
+    worker = one("Deployment", "worker")
+    assert worker["spec"]["replicas"] >= 2
+    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    port = one("ConfigMap", "workers-settings")["data"]["METRICS_PORT"]
+    assert container["ports"] == [{"name": "metrics", "containerPort": int(port)}]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+
+
+def test_the_scheduler_runs_one_replica() -> None:
+    assert one("Deployment", "scheduler")["spec"]["replicas"] == 1
+
+
+@pytest.mark.parametrize("deployment", ["worker", "scheduler"])
+def test_the_grace_period_covers_the_drain_and_stays_under_the_ack_wait(deployment: str) -> None:
+    grace = pod_spec("Deployment", deployment)["terminationGracePeriodSeconds"]
+    data = one("ConfigMap", "workers-settings")["data"]
+    drain = float(data["SHUTDOWN_GRACE_S"]) + STOP_MARGIN_S  # what the app takes at most
+    assert drain < grace < float(data["ACK_WAIT_S"])
+
+
+def test_the_streams_job_provisions_replicated_streams() -> None:
+    job = one("Job", "streams")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["streams"]
+    assert one("ConfigMap", "workers-settings")["data"]["STREAM_REPLICAS"] == "3"
+
+
+def test_settings_are_variables_the_app_reads() -> None:
+    data = one("ConfigMap", "workers-settings")["data"]
+    unknown = set(data) - known_variables()
+    assert not unknown, f"not read by the app: {sorted(unknown)}"
+    fields = {k.lower(): v for k, v in data.items() if k.lower() in Settings.model_fields}
+    Settings(_env_file=None, **fields)  # type: ignore[call-arg]  # the values parse
+
+
+def test_every_referenced_configmap_and_secret_is_in_the_base() -> None:
+    names = {(o["kind"], o["metadata"]["name"]) for _, o in objects()}
+    for _, obj in objects():
+        if "template" not in obj.get("spec", {}):
+            continue
+        for container in obj["spec"]["template"]["spec"]["containers"]:
+            for source in container.get("envFrom", []):
+                if "configMapRef" in source:
+                    assert ("ConfigMap", source["configMapRef"]["name"]) in names
+                if "secretRef" in source:
+                    assert ("Secret", source["secretRef"]["name"]) in names
+
+
+def test_secrets_hold_only_clearly_marked_placeholders() -> None:
+    for path in (K8S / "secret.yaml", DEPLOY / "nats" / "users-secret.yaml"):
+        assert "PLACEHOLDER" in path.read_text()
+        for doc in load_yaml_documents(path):
+            for key, value in doc["stringData"].items():
+                if "PASSWORD" in key.upper() or path.name == "users-secret.yaml":
+                    assert value.startswith("CHANGE-ME"), f"{path.name}: {key} is not a placeholder"
+
+
+def test_pods_run_as_the_images_non_root_user() -> None:
+    uid = re.search(r"^USER (\d+)", DOCKERFILE.read_text(), re.MULTILINE)
+    assert uid is not None
+    for kind, name in (("Deployment", "worker"), ("Deployment", "scheduler"), ("Job", "streams")):
+        security = pod_spec(kind, name)["securityContext"]
+        assert security["runAsNonRoot"] is True
+        assert security["runAsUser"] == int(uid.group(1))
+
+
+def test_manifests_are_plain_yaml_files() -> None:
+    for path in K8S.glob("*.yaml"):
+        assert path.read_text().endswith("\n")
+        assert "\t" not in path.read_text(), f"{path.name}: tabs"
