@@ -6,6 +6,7 @@ Every error names the field and the limit, so a dead letter's reason says what t
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Annotated, TypeVar
 
@@ -67,10 +68,21 @@ def _no_nul(value: str, info: ValidationInfo) -> str:
     return value
 
 
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
 def _rfc3339_text(value: object, info: ValidationInfo) -> object:
-    # pydantic would read a number as Unix seconds *or* milliseconds, guessing by size.
-    if isinstance(value, str | datetime):
+    # pydantic would read a number (even a numeric string) as Unix seconds *or* milliseconds,
+    # guessing by size: only a date and a time, in that order, are accepted.
+    if isinstance(value, datetime):
         return value
+    if isinstance(value, str):
+        if _DATE_TIME.match(value):
+            return value
+        raise ValueError(
+            f"{info.field_name} must be an RFC 3339 date-time with an offset, "
+            f"e.g. 2026-11-26T09:30:00Z, not {value[:40]!r}"
+        )
     raise ValueError(
         f"{info.field_name} must be an RFC 3339 string with an offset, not {type(value).__name__}"
     )

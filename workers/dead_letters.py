@@ -25,6 +25,9 @@ def dead_letter_headers(msg: Msg, reason: str) -> dict[str, str]:
     meta = msg.metadata
     headers = {f"{ORIGINAL_HEADER}{k}": v for k, v in (msg.headers or {}).items()}
     headers |= {
+        # the same letter written again (the original's ack lost to a crash) is dropped by
+        # JetStream's duplicate window instead of appearing twice
+        "Nats-Msg-Id": f"dlq:{meta.stream}:{meta.sequence.stream}",
         REASON: _one_line(reason),
         SUBJECT: msg.subject,
         DELIVERIES: str(meta.num_delivered),
@@ -48,5 +51,7 @@ def original_headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 def _one_line(text: str) -> str:
-    """Header values cannot hold line breaks; keep them readable and bounded."""
-    return " ".join(text.split())[:4000]
+    """Header values are one line of ASCII (nats-py decodes others as RFC 2047 objects):
+    keep them readable, escaped and bounded."""
+    flat = " ".join(text.split())
+    return flat.encode("ascii", "backslashreplace").decode("ascii")[:4000]

@@ -44,7 +44,7 @@ class DeadLetter:
 
 
 def _letter(seq: int, headers: dict[str, str] | None, data: bytes | None) -> DeadLetter:
-    h = headers or {}
+    h = {k: str(v) for k, v in (headers or {}).items()}  # nats-py may hand back Header objects
     return DeadLetter(
         seq=seq,
         subject=h.get(dl.SUBJECT, "?"),

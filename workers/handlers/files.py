@@ -1,11 +1,16 @@
 """file.changed from the file-monitor: the File record, its path index, and its audit.
 
-Events for one file may arrive out of order: one older than the stored state is audited
-(marked stale) but never rolls the file back.
+Events for one file may arrive out of order (two workers on a durable, a redelivery): one older
+than the stored state is audited (marked stale) but never rolls the file back. Content changes
+and deletes are ordered by `last_event_at`; accesses only by `last_accessed_at`, so a late
+`modified` is never hidden behind a newer `accessed`. A delete of a file not seen yet leaves a
+deleted record (a tombstone, purged like any deleted file) so that an older `created` arriving
+after it stays deleted.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from events import AuditEventType, FileChange, FileChanged
@@ -20,6 +25,7 @@ AUDIT_TYPES = {
     FileChange.DELETED: AuditEventType.FILE_DELETED,
     FileChange.ACCESSED: AuditEventType.FILE_ACCESSED,
 }
+NO_CONTENT_YET = datetime(1970, 1, 1, tzinfo=UTC)  # a file first seen through an access
 
 
 def on_file_changed(unit: Unit, event: FileChanged) -> None:
@@ -36,7 +42,7 @@ def on_file_changed(unit: Unit, event: FileChanged) -> None:
         checksum=event.checksum,
         file_size=event.file_size,
     )
-    if current is not None and event.occurred_at < current.last_event_at:
+    if current is not None and _is_stale(event, current):
         unit.audit(event, AUDIT_TYPES[event.change], **audit, file_id=current.id, stale=True)
         return
     replaced: list[File] = []
@@ -50,25 +56,32 @@ def on_file_changed(unit: Unit, event: FileChanged) -> None:
     )
 
 
+def _is_stale(event: FileChanged, current: File) -> bool:
+    if event.change == FileChange.ACCESSED:
+        return current.last_accessed_at is not None and event.occurred_at < current.last_accessed_at
+    return event.occurred_at < current.last_event_at
+
+
 def _apply(
     unit: Unit, event: FileChanged, current: File | None, replaced: list[File]
 ) -> File | None:
     files, tr = unit.repos.files, unit.tr
     change = event.change
-    if change == FileChange.DELETED:
-        if current is None:
-            return None
-        return files.soft_delete(tr, event.tenant_id, current.id, at=event.occurred_at)
     if current is None or (change == FileChange.CREATED and current.is_deleted):
         if current is not None:
             files.purge(tr, current)  # re-created at a deleted file's path: a new file
         return _create(unit, event, replaced)
-    update: dict[str, Any] = {"last_event_at": event.occurred_at}
+    update: dict[str, Any]
     if change == FileChange.ACCESSED:
-        update["last_accessed_at"] = event.occurred_at
+        update = {"last_accessed_at": event.occurred_at}
+    elif change == FileChange.DELETED:
+        if current.is_deleted:
+            return current
+        at = event.occurred_at
+        update = {"is_deleted": True, "deleted_at": at, "updated_at": at, "last_event_at": at}
     else:
-        update |= _content(event) | {"updated_at": event.occurred_at}
-        update |= {"is_deleted": False, "deleted_at": None}
+        update = _content(event) | {"updated_at": event.occurred_at}
+        update |= {"is_deleted": False, "deleted_at": None, "last_event_at": event.occurred_at}
     if change == FileChange.RENAMED:
         _free_path(unit, event, current, replaced)
         update["file_path"] = event.file_path
@@ -79,16 +92,21 @@ def _apply(
 
 def _create(unit: Unit, event: FileChanged, replaced: list[File]) -> File:
     _free_path(unit, event, None, replaced)
+    at = event.occurred_at
+    accessed = event.change == FileChange.ACCESSED
+    deleted = event.change == FileChange.DELETED
     file = File(
         tenant_id=event.tenant_id,
         id=derived_id(event.tenant_id, event.event_id),
         workspace_session_id=event.workspace_session_id,
         user_id=event.user_id,
         file_path=event.file_path,
-        created_at=event.occurred_at,
-        updated_at=event.occurred_at,
-        last_event_at=event.occurred_at,
-        last_accessed_at=event.occurred_at if event.change == FileChange.ACCESSED else None,
+        created_at=at,
+        updated_at=at,
+        last_event_at=NO_CONTENT_YET if accessed else at,
+        last_accessed_at=at if accessed else None,
+        is_deleted=deleted,
+        deleted_at=at if deleted else None,
         **_content(event),
     )
     unit.repos.files.create(unit.tr, file)
