@@ -4,6 +4,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 N      ?= 50000
+MINUTES ?= 30
+RATE    ?= 1000
 
 .PHONY: install run test lint typecheck unit docs bench bench-store bench-retention chaos soak test-fdb clean
 
@@ -43,6 +45,12 @@ bench-store: install
 
 bench-retention: install
 	$(PY) bench/bench_retention.py
+
+chaos: install  ## 20,000 events under SIGKILLs, a NATS restart and 1020/1021 faults, checked by an oracle
+	$(PY) bench/chaos.py
+
+soak: install  ## a steady $(RATE) events/s for $(MINUTES) min: RSS and publish->queryable p99 every minute
+	$(PY) bench/soak.py --minutes $(MINUTES) --rate $(RATE)
 
 test-fdb:  ## store conformance + end-to-end tests against FoundationDB in Docker (needs a Docker engine)
 	docker compose --profile test run --rm --build tests
