@@ -25,7 +25,7 @@ def on_message_sent(unit: Unit, event: MessageSent) -> None:
             ),
         )
         unit.memo.conversations.add(conversation)
-    message = Message.model_construct(  # the event was validated; skip validating it twice
+    message = Message(
         tenant_id=event.tenant_id,
         id=event.message_id,
         conversation_id=event.conversation_id,

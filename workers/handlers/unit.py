@@ -32,7 +32,7 @@ class Unit:
 
     def audit(self, event: Event, event_type: AuditEventType, /, **data: Any) -> None:
         """The audit record of this event, in the same transaction as its effects."""
-        record = Audit.model_construct(  # every field comes from a validated event
+        record = Audit(
             id=self.audit_id,
             tenant_id=event.tenant_id,
             event_type=event_type,
