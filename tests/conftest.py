@@ -78,9 +78,11 @@ def worker_process(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[by
             "BATCH_SIZE": str(settings.batch_size),
             "NAK_DELAY_S": str(settings.nak_delay_s),
             "LOG_LEVEL": "WARNING",
+            "METRICS_PORT": "0",  # off: several run at once (pass a free port to read /metrics)
             **env,
         }
-        log = open(tmp_path / f"worker-{len(procs)}.log", "wb")  # noqa: SIM115
+        log_path = tmp_path / f"worker-{len(procs)}.log"
+        log = open(log_path, "wb")  # noqa: SIM115
         proc = subprocess.Popen(
             [sys.executable, "-m", "workers", "worker"],
             env=environ,
@@ -88,6 +90,7 @@ def worker_process(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[by
             stdout=log,
             stderr=log,
         )
+        proc.log_path = log_path  # type: ignore[attr-defined]
         procs.append(proc)
         return proc
 

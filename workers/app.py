@@ -3,32 +3,94 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
 
 from faststream.nats import NatsBroker
+from faststream.nats.prometheus import NatsPrometheusMiddleware
+from faststream.nats.security import (
+    NatsCredentials,
+    NatsSecurity,
+    NatsToken,
+    NatsUserPassword,
+    parse_security,
+)
+from prometheus_client import CollectorRegistry
 
+from events.subjects import STREAM_EVENTS
 from workers.bootstrap import open_configured_store, repositories
-from workers.consumer import BatchConsumer, subscribe_all
+from workers.consumer import FAMILIES, BatchConsumer, durable_name, subscribe_all
 from workers.ingest import Ingestor
-from workers.settings import Settings
+from workers.observability.logs import adopt_faststream_logger
+from workers.observability.metrics import Metrics
+from workers.observability.pending import poll_pending
+from workers.settings import Settings, SettingsError
 from workers.store import Store
 from workers.streams import ensure_streams
 
 log = logging.getLogger(__name__)
 
 
-def make_broker(settings: Settings) -> NatsBroker:
+def nats_tls(settings: Settings) -> ssl.SSLContext | None:
+    """A TLS context when NATS_URL says tls:// or wss:// or a CA / client certificate is set."""
+    secure_url = urlparse(settings.nats_url).scheme in ("tls", "wss")
+    if not (secure_url or settings.nats_tls_ca or settings.nats_tls_cert):
+        return None
+    ca = settings.nats_tls_ca
+    try:
+        context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    except (ssl.SSLError, OSError) as e:
+        raise SettingsError(f"NATS_TLS_CA={str(ca)!r}: not a usable CA bundle ({e})") from None
+    if settings.nats_tls_cert and settings.nats_tls_key:
+        try:
+            context.load_cert_chain(settings.nats_tls_cert, settings.nats_tls_key)
+        except (ssl.SSLError, OSError) as e:
+            raise SettingsError(
+                f"NATS_TLS_CERT={str(settings.nats_tls_cert)!r}, NATS_TLS_KEY="
+                f"{str(settings.nats_tls_key)!r}: not a matching PEM certificate and key ({e})"
+            ) from None
+    return context
+
+
+def nats_security(settings: Settings) -> NatsSecurity | None:
+    """FastStream's security object for the configured credentials and TLS (None: neither)."""
+    tls = nats_tls(settings)
+    common: dict[str, Any] = {"ssl_context": tls, "use_ssl": tls is not None}
+    if settings.nats_user:
+        password = settings.nats_password.get_secret_value()
+        return NatsUserPassword(settings.nats_user, password, **common)
+    if token := settings.nats_token.get_secret_value():
+        return NatsToken(token, **common)
+    if settings.nats_creds_file is not None:
+        return NatsCredentials.from_file(settings.nats_creds_file, **common)
+    return NatsSecurity(**common) if tls is not None else None
+
+
+def nats_connect_options(settings: Settings) -> dict[str, Any]:
+    """`nats.connect(url, **options)` keyword arguments for the same credentials and TLS."""
+    return parse_security(nats_security(settings))
+
+
+def make_broker(settings: Settings, registry: CollectorRegistry | None = None) -> NatsBroker:
+    """The broker; with a registry, FastStream's Prometheus middleware records into it."""
     # Per-message logs at DEBUG: FastStream's INFO line per message halves throughput. Its
     # logger also narrates every task it starts at INFO: quiet unless LOG_LEVEL=DEBUG.
-    quiet = logging.getLogger("faststream")
-    if quiet.level == logging.NOTSET and settings.log_level.upper() != "DEBUG":
-        quiet.setLevel(logging.WARNING)
+    adopt_faststream_logger(settings.log_level)
+    middlewares = (
+        [NatsPrometheusMiddleware(registry=registry, app_name="workers")] if registry else []
+    )
     return NatsBroker(
         settings.nats_url,
         log_level=logging.DEBUG,
         logger=logging.getLogger("faststream"),
-        graceful_timeout=30.0,
+        graceful_timeout=settings.shutdown_grace_s,
+        security=nats_security(settings),
+        max_reconnect_attempts=-1,  # a worker outlives a NATS outage; /readyz reports it
+        middlewares=middlewares,
     )
 
 
@@ -39,29 +101,54 @@ class Worker:
     broker: NatsBroker
     ingestor: Ingestor
     consumer: BatchConsumer
+    metrics: Metrics
+    _poller: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def start(self) -> None:
         await self.broker.connect()
-        for note in await ensure_streams(self.broker.config.connection_state.stream, self.settings):
+        js = self.broker.config.connection_state.stream
+        for note in await ensure_streams(js, self.settings):
             log.info(note)
         await self.broker.start()
+        durables = [durable_name(f) for f in FAMILIES]
+        self._poller = asyncio.create_task(poll_pending(js, STREAM_EVENTS, durables, self.metrics))
 
     async def stop(self) -> None:
-        """Stop fetching, finish and commit the batches in hand, ack them, then close."""
-        for subscriber in self.broker.subscribers:
-            await subscriber.stop()
-        await self.consumer.drain()  # acks need the connection: drain before closing it
-        await self.broker.stop()
+        """Stop fetching, finish and commit the batches in hand, ack them, then close, all within
+        SHUTDOWN_GRACE_S. Whatever is still unacked then is redelivered: nothing is lost."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_grace_s
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        # each waits (up to the grace) for the batch it is handing over, then stops fetching
+        await asyncio.gather(*(s.stop() for s in self.broker.subscribers))
+        unacked = await self.consumer.drain(timeout=max(0.0, deadline - loop.time()))
+        try:  # acks need the connection: it is drained (acks flushed) only now
+            await asyncio.wait_for(self.broker.stop(), max(1.0, deadline - loop.time()))
+        except TimeoutError:
+            log.warning("the NATS connection did not close in time; unflushed acks redeliver")
         await self.store.close()
+        log.info(
+            "worker stopped: %s",
+            f"{unacked} messages left for redelivery" if unacked else "every batch in hand acked",
+            extra={"unacked": unacked},
+        )
 
 
-def build_worker(settings: Settings, store: Store | None = None) -> Worker:
+def build_worker(
+    settings: Settings, store: Store | None = None, metrics: Metrics | None = None
+) -> Worker:
+    """A worker; `metrics` (default: its own) also gets FastStream's series unless
+    METRICS_PORT=0."""
     store = store or open_configured_store(settings)
-    broker = make_broker(settings)
+    metrics = metrics or Metrics()
+    broker = make_broker(settings, metrics.registry if settings.metrics_port else None)
     ingestor = Ingestor(store, repositories(settings))
-    consumer = BatchConsumer(ingestor, broker, settings)
+    consumer = BatchConsumer(ingestor, broker, settings, metrics=metrics)
     subscribe_all(broker, consumer.handle, settings)
-    return Worker(settings, store, broker, ingestor, consumer)
+    return Worker(settings, store, broker, ingestor, consumer, metrics)
 
 
 async def run_until_stopped(worker: Worker, stop: asyncio.Event) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -13,7 +12,8 @@ from typing import Any
 from uuid import UUID
 
 from events import AgentType, AuditEventType, SettingCategory
-from workers.settings import Settings
+from workers.observability.logs import setup_logging
+from workers.settings import Settings, SettingsError
 
 QUERIES = ("conversation", "messages", "audit", "files", "file", "agents", "agent", "settings")
 
@@ -118,21 +118,20 @@ def _add_job_commands(sub: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        settings = Settings()
+        settings = Settings.from_env()
     except Exception as e:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(settings.log_level, settings.log_format)
     from workers import commands
 
     try:
         return asyncio.run(commands.dispatch(args, settings))
     except KeyboardInterrupt:
         return 130
+    except SettingsError as e:  # found only when used: a cron expression, a busy METRICS_PORT
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
     except commands.CommandError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code

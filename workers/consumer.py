@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -24,6 +25,8 @@ from nats.js.api import ConsumerConfig
 from events import subjects
 from workers.dead_letters import dead_letter
 from workers.ingest import Incoming, Ingestor, Outcome, Result
+from workers.observability.logs import event_fields
+from workers.observability.metrics import Metrics
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,45 +57,75 @@ class BatchConsumer:
     were queued, so a batch's dedupe reads always see the batches committed before it."""
 
     def __init__(
-        self, ingestor: Ingestor, broker: NatsBroker, settings: Settings, in_flight: int = 2
+        self,
+        ingestor: Ingestor,
+        broker: NatsBroker,
+        settings: Settings,
+        in_flight: int = 2,
+        metrics: Metrics | None = None,
     ) -> None:
         self.ingestor = ingestor
         self.broker = broker
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self._slots = asyncio.Semaphore(in_flight)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], int] = {}  # batch -> its number of messages
 
     async def handle(self, msgs: list[Msg]) -> None:
         """Queue the batch and return at once (at most `in_flight` batches are pending)."""
         await self._slots.acquire()
         task = asyncio.create_task(self.apply(msgs))
-        self._tasks.add(task)
+        self._tasks[task] = len(msgs)
         task.add_done_callback(self._done)
 
     async def apply(self, msgs: list[Msg]) -> None:
         """Commit, then settle each message: ack, nak with a delay, or dead-letter then ack."""
+        started = time.perf_counter()
         results = await self.ingestor.apply([Incoming(m.subject, m.data) for m in msgs])
-        for msg, result in zip(msgs, results, strict=True):
-            await self._settle(msg, result)
+        committed = time.perf_counter()
+        outcomes = [
+            await self._settle(msg, result) for msg, result in zip(msgs, results, strict=True)
+        ]
+        self.metrics.batch_done(msgs, outcomes, started, committed)
 
-    async def drain(self) -> None:
-        """Wait for every queued batch to be committed and settled (graceful shutdown)."""
+    async def drain(self, timeout: float | None = None) -> int:
+        """Wait for every queued batch to be committed and settled (graceful shutdown). After
+        `timeout` seconds the rest are cancelled, unacked (JetStream redelivers them after
+        ACK_WAIT_S; a commit that landed is deduped then): returns how many messages that is."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            left = None if deadline is None else max(0.0, deadline - loop.time())
+            _, pending = await asyncio.wait(list(self._tasks), timeout=left)
+            if pending and deadline is not None and loop.time() >= deadline:
+                unacked = sum(self._tasks.get(t, 0) for t in pending)
+                log.warning(
+                    "shutdown grace ran out: %d messages in %d batches left unacknowledged; "
+                    "JetStream redelivers them",
+                    unacked,
+                    len(pending),
+                    extra={"unacked": unacked, "batches": len(pending)},
+                )
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                return unacked
+        return 0
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+        self._tasks.pop(task, None)
         self._slots.release()
         if not task.cancelled() and (error := task.exception()) is not None:
             # unacked messages are redelivered after ack_wait: nothing is lost
             log.error("batch failed before it was settled: %r", error, exc_info=error)
 
-    async def _settle(self, msg: Msg, result: Result) -> None:
+    async def _settle(self, msg: Msg, result: Result) -> Outcome:
+        """Ack, nak or dead-letter `msg`; the outcome it ended with (for the metrics)."""
         if result.outcome is Outcome.RETRY:
             delivered = msg.metadata.num_delivered
             if delivered < self.settings.max_deliver:
                 await msg.nak(delay=self.settings.nak_delay_s * 2 ** (delivered - 1))
-                return
+                return Outcome.RETRY
             result = Result(Outcome.DEAD, f"gave up after {delivered} deliveries: {result.reason}")
         if result.outcome is Outcome.DEAD:
             log.warning(
@@ -100,9 +133,11 @@ class BatchConsumer:
                 msg.subject,
                 msg.metadata.sequence.stream,
                 result.reason,
+                extra={**event_fields(msg), "reason": result.reason},
             )
             await dead_letter(self._publish, msg, result.reason)
         await msg.ack()
+        return result.outcome
 
     async def _publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
         await self.broker.publish(payload, subject, headers=headers, stream=subjects.STREAM_DLQ)

@@ -1,55 +1,92 @@
 """Process lifecycles: `run` (the whole system on one machine), `worker`, `scheduler`.
 
-Ctrl-C or SIGTERM sets one stop event; each part finishes what it holds and stops.
+Ctrl-C or SIGTERM sets one stop event; each part finishes what it holds and stops, within
+SHUTDOWN_GRACE_S. A second signal exits at once (what is unacked is redelivered). Each process
+serves /metrics, /healthz and /readyz on METRICS_PORT while it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlparse
 
 from workers.app import build_worker, run_until_stopped
+from workers.bootstrap import open_configured_store
 from workers.nats_server import LocalNatsServer, reachable
+from workers.observability.endpoint import Observability
+from workers.observability.health import nats_check, store_check
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Part = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
+Part = Callable[[Settings, asyncio.Event, Observability], Coroutine[Any, Any, None]]
+
+STOP_MARGIN_S = 5.0  # beyond the grace, for closing connections and files
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():
+            log.warning("%s again: exiting now; unacked messages are redelivered", sig.name)
+            os._exit(128 + sig.value)
+        log.info("%s: finishing the batches in hand, then exiting", sig.name)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
 
 
-async def run_workers(settings: Settings, stop: asyncio.Event) -> None:
-    worker = build_worker(settings)
+async def run_workers(settings: Settings, stop: asyncio.Event, obs: Observability) -> None:
+    worker = build_worker(settings, metrics=obs.metrics)
+    obs.health.add("nats", nats_check(worker.broker, settings.nats_url))
+    obs.health.add("store", store_check(worker.store))
     log.info("workers consuming from %s into %s", settings.nats_url, settings.store_url)
     await run_until_stopped(worker, stop)
 
 
-async def run_scheduler_part(settings: Settings, stop: asyncio.Event) -> None:
+async def run_scheduler_part(settings: Settings, stop: asyncio.Event, obs: Observability) -> None:
     from workers.jobs.scheduler import run_scheduler
 
-    await run_scheduler(settings, stop)
+    store = open_configured_store(settings)
+    obs.health.add("scheduler", store_check(store))
+    try:
+        await run_scheduler(settings, stop, store=store, metrics=obs.metrics)
+    finally:
+        await store.close()
 
 
 async def run_parts(settings: Settings, parts: list[Part]) -> None:
     """Run the parts until a signal; if one fails, stop the others and re-raise."""
     stop = asyncio.Event()
     stop_on_signals(stop)
-    tasks = [asyncio.create_task(part(settings, stop)) for part in parts]
-    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    stop.set()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for task in done:
-        if task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+    obs = Observability(settings)
+    obs.health.stopping = stop  # /readyz answers 503 from the signal on
+    await obs.start()
+    try:
+        tasks = [asyncio.create_task(p(settings, stop, obs), name=p.__name__) for p in parts]
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        stop.set()
+        _, late = await asyncio.wait(tasks, timeout=settings.shutdown_grace_s + STOP_MARGIN_S)
+        for task in late:
+            log.error("%s did not stop within the grace period: cancelled", task.get_name())
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        await obs.stop()
+    first = next((t.exception() for t in done if not t.cancelled() and t.exception()), None)
+    errors = [r for r in results if isinstance(r, Exception)]
+    for error in errors:
+        if error is not first:
+            log.error("a part failed while stopping: %r", error, exc_info=error)
+    if first is not None or errors:
+        raise first or errors[0]
 
 
 def start_local_nats(settings: Settings) -> LocalNatsServer | None:

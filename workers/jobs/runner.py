@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from workers.ids import utcnow, uuid7
@@ -29,6 +30,9 @@ from workers.jobs.tenants import all_tenants
 from workers.repositories import Repositories
 from workers.settings import Settings
 from workers.store.port import Store, Transaction
+
+if TYPE_CHECKING:
+    from workers.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +53,15 @@ async def run_job(
     clock: Clock = utcnow,
     progress: Progress | None = None,
     owner: str | None = None,
+    metrics: Metrics | None = None,
 ) -> JobSummary:
-    """Run one job over one tenant or all of them. A dry run counts and writes nothing."""
+    """Run one job over one tenant or all of them. A dry run counts and writes nothing.
+    `metrics` (the scheduler's) records removals, the run's duration and the lease."""
     the_rule = rule(job)
     if older_than_days is not None and older_than_days < 0:
         raise InvalidRetention(job, older_than_days)
-    run = _Run(the_rule, store, repos, settings, owner or leases.default_owner(), clock, dry_run)
+    owner = owner or leases.default_owner()
+    run = _Run(the_rule, store, repos, settings, owner, clock, dry_run, metrics)
     days = older_than_days if older_than_days is not None else the_rule.default_days(settings)
     now = clock()
     summary = JobSummary(job, the_rule.title, run.owner, dry_run, days, now - _days(days), now)
@@ -64,6 +71,8 @@ async def run_job(
         if lease.owner != run.owner:
             summary.skipped = f"{lease.owner} holds the lease until {lease.expires_at.isoformat()}"
             return summary
+        if metrics is not None:
+            metrics.lease(the_rule.name, held=True)
     try:
         for t in [tenant] if tenant is not None else await all_tenants(store, repos):
             part = await run.prepare(t, summary, older_than_days)
@@ -73,9 +82,12 @@ async def run_job(
         log.warning("%s stopped: %s", job, e)
         summary.interrupted = str(e)
     finally:
-        if not dry_run:
-            await store.transact(run.release)
         summary.duration_s = time.monotonic() - started
+        if not dry_run:
+            if metrics is not None:  # released or not, this run no longer acts on it
+                metrics.lease(the_rule.name, held=False)
+                metrics.job_ran(the_rule.name, summary.duration_s)
+            await store.transact(run.release)
     return summary
 
 
@@ -101,6 +113,7 @@ class _Run:
     owner: str
     clock: Clock
     dry_run: bool
+    metrics: Metrics | None = None
 
     def acquire(self, tr: Transaction) -> leases.Lease:
         ttl = self.settings.lease_ttl_s
@@ -133,7 +146,10 @@ class _Run:
         run = t.stored or Continuation(uuid7(), self.clock(), self.owner)
         done = False
         while not done:
+            before = run.removed
             run, done = await self.store.transact(partial(self._step, t, run, time.monotonic()))
+            if self.metrics is not None and not self.dry_run:
+                self.metrics.purged(self.rule.name, run.removed - before)
             result.removed, result.held, result.batches = run.removed, run.held, run.seq
             result.duration_ms = run.elapsed_ms
             if progress is not None:

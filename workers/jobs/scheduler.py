@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -20,19 +21,26 @@ from workers.jobs.clock import Clock
 from workers.jobs.leases import default_owner
 from workers.jobs.runner import run_job
 from workers.repositories import Repositories
-from workers.settings import Settings
+from workers.settings import Settings, SettingsError
 from workers.store import Store
+
+if TYPE_CHECKING:
+    from workers.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 
+CRON_FIELDS = {
+    "files": "file_purge_cron",
+    "audit": "audit_retention_cron",
+    "dedupe": "dedupe_expiry_cron",
+}
+"""Job name -> the setting holding its crontab expression."""
+
+
 def crons(settings: Settings) -> dict[str, str]:
     """Job name -> its crontab expression."""
-    return {
-        "files": settings.file_purge_cron,
-        "audit": settings.audit_retention_cron,
-        "dedupe": settings.dedupe_expiry_cron,
-    }
+    return {job: str(getattr(settings, field)) for job, field in CRON_FIELDS.items()}
 
 
 def create_scheduler(
@@ -42,9 +50,20 @@ def create_scheduler(
     *,
     clock: Clock = utcnow,
     owner: str | None = None,
+    metrics: Metrics | None = None,
 ) -> AsyncIOScheduler:
     """A scheduler with the three jobs (not started). Build it inside a running event loop."""
-    return _build(settings, store, repos, clock, owner)[0]
+    return _build(settings, store, repos, clock, owner, metrics)[0]
+
+
+def trigger(settings: Settings, job: str) -> CronTrigger:
+    """The job's cron trigger; a bad expression is a SettingsError naming the variable."""
+    field = CRON_FIELDS[job]
+    expr = getattr(settings, field)
+    try:
+        return CronTrigger.from_crontab(expr, timezone=UTC)
+    except ValueError as e:
+        raise SettingsError(f"{field.upper()}={expr!r}: {e}") from None
 
 
 class _Running:
@@ -52,8 +71,16 @@ class _Running:
     from that and cancelled once by `stop`, so it can still release its lease before the store
     closes (the batches themselves are atomic: a cancelled run resumes from its continuation)."""
 
-    def __init__(self, store: Store, repos: Repositories, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        repos: Repositories,
+        settings: Settings,
+        clock: Clock,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.store, self.repos, self.settings, self.clock = store, repos, settings, clock
+        self.metrics = metrics
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def run(self, job: str, owner: str) -> None:
@@ -70,7 +97,13 @@ class _Running:
     async def _logged(self, job: str, owner: str) -> None:
         try:
             summary = await run_job(
-                job, self.store, self.repos, self.settings, clock=self.clock, owner=owner
+                job,
+                self.store,
+                self.repos,
+                self.settings,
+                clock=self.clock,
+                owner=owner,
+                metrics=self.metrics,
             )
         except asyncio.CancelledError:
             log.info("job %s stopped; the next run resumes it", job)
@@ -88,15 +121,22 @@ class _Running:
 
 
 def _build(
-    settings: Settings, store: Store, repos: Repositories, clock: Clock, owner: str | None
+    settings: Settings,
+    store: Store,
+    repos: Repositories,
+    clock: Clock,
+    owner: str | None,
+    metrics: Metrics | None = None,
 ) -> tuple[AsyncIOScheduler, _Running]:
     scheduler = AsyncIOScheduler(timezone=UTC)
-    running = _Running(store, repos, settings, clock)
+    running = _Running(store, repos, settings, clock, metrics)
     lease_owner = owner or default_owner()
-    for job, expr in crons(settings).items():
+    for job in crons(settings):
+        if metrics is not None:
+            metrics.lease(job, held=False)
         scheduler.add_job(
             running.run,
-            CronTrigger.from_crontab(expr, timezone=UTC),
+            trigger(settings, job),
             args=(job, lease_owner),
             id=job,
             name=f"retention: {job}",
@@ -109,14 +149,18 @@ def _build(
 
 
 async def run_scheduler(
-    settings: Settings, stop: asyncio.Event, *, store: Store | None = None
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    store: Store | None = None,
+    metrics: Metrics | None = None,
 ) -> None:
     """Open the store (unless given), run the scheduled jobs until `stop` is set, then close."""
     own_store = store is None
     if store is None:
         store = open_configured_store(settings)
     repos = repositories(settings)
-    scheduler, running = _build(settings, store, repos, utcnow, None)
+    scheduler, running = _build(settings, store, repos, utcnow, None, metrics)
     scheduler.start()
     for job in scheduler.get_jobs():
         log.info("scheduled %s: %s, next at %s", job.id, job.trigger, job.next_run_time)

@@ -1,0 +1,126 @@
+"""SIGTERM mid-stream: the worker commits and acks what it holds, exits 0 within the grace period,
+and a restarted worker applies the rest: every event exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+
+import pytest
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from events.audit_types import AuditEventType
+from tests.helpers import eventually
+from tests.workers.observability.obs_support import metric, publish_messages, wait_ready
+from workers.app import make_broker
+from workers.bootstrap import open_configured_store, repositories
+from workers.check import check
+from workers.consumer import BatchConsumer
+from workers.nats_server import free_port
+from workers.settings import Settings
+from workers.store import Store
+from workers.streams import ensure_streams
+
+GRACE_S = 10.0
+
+
+async def counts(
+    store: Store, settings: Settings, tenant: uuid.UUID, convs: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, int]]:
+    repos = repositories(settings)
+    return {
+        c: await store.transact(lambda tr, c=c: repos.conversations.counts(tr, tenant, c))
+        for c in convs
+    }
+
+
+async def audit_count(store: Store, settings: Settings, tenant: uuid.UUID) -> int:
+    repos, total, after = repositories(settings), 0, None
+    while True:
+        page = await store.transact(
+            lambda tr, a=after: repos.audit.list_by_event(
+                tr, tenant, AuditEventType.MESSAGE_SENT, limit=1000, after=a
+            )
+        )
+        total += len(page.items)
+        if page.next is None:
+            return total
+        after = page.next
+
+
+async def test_sigterm_mid_stream_exits_0_in_grace_and_a_restart_applies_every_event_once(
+    settings: Settings, producer: Client, worker_process
+) -> None:
+    tenant, convs, n = uuid.uuid4(), [uuid.uuid4() for _ in range(3)], 20_000
+    await ensure_streams(producer.jetstream(), settings)
+    want = await publish_messages(producer, tenant, convs, n)
+    store = open_configured_store(settings)
+    try:
+        # small batches keep the stream going long enough for the signal to land mid-way; a
+        # short ack wait brings back at once what a cancelled fetch had pulled
+        env = {"BATCH_SIZE": "10", "ACK_WAIT_S": "3", "SHUTDOWN_GRACE_S": str(GRACE_S)}
+        first = worker_process(settings, **env)
+
+        async def some_applied() -> bool:
+            assert first.poll() is None, first.log_path.read_text()[-3000:]  # type: ignore
+            return sum(m for m, _ in (await counts(store, settings, tenant, convs)).values()) > 500
+
+        await eventually(some_applied, timeout=60, what="the first worker to apply some events")
+        signalled = time.monotonic()
+        first.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(first.wait, GRACE_S + 5)
+        took = time.monotonic() - signalled
+        log = first.log_path.read_text()  # type: ignore[attr-defined]
+        assert code == 0, log[-3000:]
+        assert took < GRACE_S, f"took {took:.1f} s"
+        assert "grace ran out" not in log
+        partial = sum(m for m, _ in (await counts(store, settings, tenant, convs)).values())
+        assert partial < n, "the signal must land mid-stream"
+        assert (await check(store, repositories(settings))).clean  # nothing half-applied
+
+        port = free_port()
+        second = worker_process(settings, METRICS_PORT=str(port), ACK_WAIT_S="3")
+        await wait_ready(port, second)
+
+        async def all_applied() -> bool:
+            return await counts(store, settings, tenant, convs) == want
+
+        await eventually(all_applied, timeout=120, what="every event applied after the restart")
+        assert await audit_count(store, settings, tenant) == n
+        assert (await check(store, repositories(settings))).clean
+
+        # what the first worker committed it also acked: the second sees no duplicate
+        async def rest_counted() -> bool:
+            applied = await metric(port, "workers_events_applied_total", subject="message.sent")
+            return applied == n - partial
+
+        await eventually(rest_counted, timeout=10, what="the second worker to count the rest")
+        assert await metric(port, "workers_events_duplicate_total", subject="message.sent") == 0
+    finally:
+        await store.close()
+
+
+class Stuck:
+    """An ingestor whose transaction never returns."""
+
+    stats = None
+
+    async def apply(self, batch: object) -> list[object]:
+        await asyncio.Event().wait()
+        return []
+
+
+async def test_drain_gives_up_after_its_timeout_and_reports_what_is_left_unacked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    consumer = BatchConsumer(Stuck(), make_broker(settings), settings)  # type: ignore[arg-type]
+    await consumer.handle([Msg(None, subject="message.sent", data=b"{}") for _ in range(3)])
+    started = time.monotonic()
+    assert await consumer.drain(timeout=0.2) == 3
+    assert time.monotonic() - started < 5
+    assert "3 messages in 1 batches left unacknowledged" in caplog.text
+    assert await consumer.drain(timeout=0.2) == 0  # nothing left behind
