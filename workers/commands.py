@@ -8,6 +8,7 @@ import sys
 from collections.abc import AsyncIterator, Iterable
 
 from workers import dlq, output, query
+from workers.app import nats_connect_options
 from workers.bootstrap import open_configured_store, repositories
 from workers.errors import NotFound
 from workers.settings import Settings
@@ -61,7 +62,7 @@ async def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_streams(args: argparse.Namespace, settings: Settings) -> int:
     from workers.streams import ensure_streams
 
-    nc = await dlq.connect(settings.nats_url)
+    nc = await dlq.connect(settings.nats_url, **nats_connect_options(settings))
     try:
         for note in await ensure_streams(nc.jetstream(), settings) or ["streams already present"]:
             print(note)
@@ -87,7 +88,7 @@ async def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
         tenant = None
     else:
         raise CommandError("give FILE, - (standard input) or --demo", 2)
-    report = await publish_all(settings.nats_url, events)
+    report = await publish_all(settings.nats_url, events, **nats_connect_options(settings))
     print(f"published {report.published} events to {settings.nats_url}")
     if args.demo:
         print(f"demo tenant: {tenant}\ntry: python -m workers query conversation --tenant {tenant}")
@@ -133,7 +134,7 @@ async def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
-    nc = await dlq.connect(settings.nats_url)
+    nc = await dlq.connect(settings.nats_url, **nats_connect_options(settings))
     try:
         if args.action == "list":
             letters = dlq.letters(nc, args.subject)

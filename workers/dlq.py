@@ -93,5 +93,6 @@ async def replay(nc: Client, letter: DeadLetter) -> None:
     await js.delete_msg(STREAM_DLQ, letter.seq)
 
 
-async def connect(url: str) -> Client:
-    return await nats.connect(url, connect_timeout=5, max_reconnect_attempts=1)
+async def connect(url: str, **options: Any) -> Client:
+    """A short-lived connection for a command; `options` carry credentials and TLS."""
+    return await nats.connect(url, connect_timeout=5, max_reconnect_attempts=1, **options)

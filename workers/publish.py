@@ -56,10 +56,13 @@ def read_events(lines: TextIO, subject: str | None) -> Iterator[tuple[str, bytes
 
 
 async def publish_all(
-    nats_url: str, events: Iterable[tuple[str, bytes, str | None]], window: int = 2000
+    nats_url: str,
+    events: Iterable[tuple[str, bytes, str | None]],
+    window: int = 2000,
+    **options: Any,
 ) -> PublishReport:
     """Publish with `Nats-Msg-Id: <event_id>` so JetStream drops duplicates at the door."""
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_url, **options)
     report = PublishReport()
     try:
         js: JetStreamContext = nc.jetstream(publish_async_max_pending=window)
