@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -135,7 +134,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except commands.CommandError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
-
-
-def dump(data: Any) -> str:
-    return json.dumps(data, indent=2, default=str)

@@ -16,7 +16,3 @@ class NotFound(WorkersError):
 class InvalidContinuation(WorkersError):
     def __init__(self, token: str) -> None:
         super().__init__(f"continuation {token[:40]!r} does not belong to this query")
-
-
-class InvalidRecord(WorkersError):
-    """A record that would break an invariant (e.g. a key over FoundationDB's limits)."""
