@@ -135,7 +135,7 @@ async def _pages(store: Store, query: Any) -> list[Any]:
         def page(tr: Transaction, a: str | None = after) -> Any:
             return query(tr, a)
 
-        got = await store.transact(page)
+        got = await store.read(page)
         items.extend(got.items)
         if got.next is None:
             return items

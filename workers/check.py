@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
+from workers.jobs.tenants import all_tenants
 from workers.repositories import Repositories
 from workers.repositories.base import Index, Spec
 from workers.store.keys import TenantKeys, prefix_range
@@ -50,7 +51,7 @@ async def check(
     progress: Callable[[CheckReport], None] | None = None,
 ) -> CheckReport:
     report = CheckReport()
-    tenants = [tenant_id] if tenant_id else await _all_tenants(store, repos)
+    tenants = [tenant_id] if tenant_id else await all_tenants(store, repos)
     for t in tenants:
         report.tenants += 1
         tk = repos.keys.tenant(t)
@@ -66,17 +67,6 @@ async def check(
     return report
 
 
-async def _all_tenants(store: Store, repos: Repositories) -> list[UUID]:
-    out: list[UUID] = []
-    while True:
-        page = await store.transact(
-            lambda tr: repos.tenants.list(tr, 1000, out[-1] if out else None)
-        )
-        out.extend(page)
-        if len(page) < 1000:
-            return out
-
-
 Visit = Callable[[Transaction, list[tuple[bytes, bytes]]], None]
 
 
@@ -89,7 +79,7 @@ async def _walk(store: Store, rng: tuple[bytes, bytes], visit: Visit) -> None:
             visit(tr, rows)
             return rows[-1][0] + b"\x00" if len(rows) == PAGE else None
 
-        nxt = await store.transact(page)
+        nxt = await store.read(page)
         if nxt is None:
             return
         begin = nxt

@@ -47,7 +47,7 @@ async def stream(store: Store, pages: PageFn, f: Filters) -> AsyncIterator[BaseM
     after: str | None = None
     skip, left = f.offset, f.limit
     while left is None or left > 0:
-        page = await store.transact(_bind(pages, after))
+        page = await store.read(_bind(pages, after))
         for item in page.items:
             if skip:
                 skip -= 1
@@ -129,7 +129,7 @@ async def one(store: Store, repos: Repositories, what: str, f: Filters) -> BaseM
             return repos.settings.get(tr, t, user, category, _need(f.key, "--key"))
         raise UsageError(f"{what} has no single-record form")
 
-    found = await store.transact(read)
+    found = await store.read(read)
     if found is None:
         raise NotFound(what, f.id or f.path or f.key)
     return found

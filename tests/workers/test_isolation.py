@@ -114,6 +114,12 @@ class RecordingStore:
     def transact_sync(self, fn: Callable[[Transaction], T]) -> T:
         return self.store.transact_sync(lambda tr: fn(RecordingTransaction(tr, self.log)))
 
+    async def read(self, fn: Callable[[Transaction], T]) -> T:
+        return await self.store.read(lambda tr: fn(RecordingTransaction(tr, self.log)))
+
+    def read_sync(self, fn: Callable[[Transaction], T]) -> T:
+        return self.store.read_sync(lambda tr: fn(RecordingTransaction(tr, self.log)))
+
     async def close(self) -> None:
         await self.store.close()
 

@@ -89,4 +89,4 @@ async def read_continuation(
     store: Store, repos: Repositories, tenant: UUID, job: str
 ) -> Continuation | None:
     """The stored position of an unfinished run (None: no run in progress)."""
-    return await store.transact(lambda tr: load(tr, repos.keys, tenant, job))
+    return await store.read(lambda tr: load(tr, repos.keys, tenant, job))

@@ -116,5 +116,5 @@ async def list_holds(store: Store, repos: Repositories, tenant: UUID | None = No
     tenants = [tenant] if tenant is not None else await all_tenants(store, repos)
     out: list[Hold] = []
     for t in tenants:
-        out.extend(await store.transact(partial(load, keys=repos.keys, tenant=t)))
+        out.extend(await store.read(partial(load, keys=repos.keys, tenant=t)))
     return out

@@ -87,4 +87,4 @@ def release(tr: Transaction, keys: Keys, job: str, owner: str) -> bool:
 
 async def current_lease(store: Store, keys: Keys, job: str) -> Lease | None:
     """Who holds a job's lease (for the CLI and tests); it may have lapsed."""
-    return await store.transact(lambda tr: read(tr, keys, job))
+    return await store.read(lambda tr: read(tr, keys, job))

@@ -45,7 +45,7 @@ def _days(raw: bytes | None) -> float | None:
 
 
 async def get_retention(store: Store, repos: Repositories, tenant: UUID) -> Retention:
-    return await store.transact(lambda tr: load(tr, repos.keys, tenant))
+    return await store.read(lambda tr: load(tr, repos.keys, tenant))
 
 
 async def set_retention(

@@ -133,7 +133,7 @@ class _Run:
             held = HoldSet.of(holds.load(tr, keys, tenant))
             return retention.load(tr, keys, tenant), held, stored
 
-        policy, held, stored = await self.store.transact(read)
+        policy, held, stored = await self.store.read(read)
         days = summary.days
         override = policy.days(job) if self.rule.overridable else None
         if older_than_days is None and override is not None:

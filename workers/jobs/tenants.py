@@ -18,7 +18,7 @@ def _page(repos: Repositories, after: UUID | None, tr: Transaction) -> list[UUID
 async def all_tenants(store: Store, repos: Repositories) -> list[UUID]:
     out: list[UUID] = []
     while True:
-        page = await store.transact(partial(_page, repos, out[-1] if out else None))
+        page = await store.read(partial(_page, repos, out[-1] if out else None))
         out.extend(page)
         if len(page) < PAGE:
             return out

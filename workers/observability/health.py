@@ -68,7 +68,7 @@ def store_check(store: Store) -> Check:
 
     async def check() -> None:
         if not pending or pending[0].done():
-            probe = asyncio.ensure_future(store.transact(_probe))
+            probe = asyncio.ensure_future(store.read(_probe))
             probe.add_done_callback(_retrieve)  # a probe that fails after its check timed out
             pending[:] = [probe]
         await asyncio.shield(pending[0])

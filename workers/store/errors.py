@@ -8,6 +8,7 @@ TRANSACTION_TOO_OLD = 1007
 TRANSACTION_TOO_LARGE = 2101
 KEY_TOO_LARGE = 2102
 VALUE_TOO_LARGE = 2103
+TRANSACTION_READ_ONLY = 2023
 
 RETRYABLE = frozenset({TRANSACTION_TOO_OLD, NOT_COMMITTED, COMMIT_UNKNOWN_RESULT, 1009, 1037, 1213})
 
@@ -18,6 +19,7 @@ DESCRIPTIONS = {
     TRANSACTION_TOO_LARGE: "transaction_too_large: transaction exceeds 10,000,000 bytes",
     KEY_TOO_LARGE: "key_too_large: key exceeds 10,000 bytes",
     VALUE_TOO_LARGE: "value_too_large: value exceeds 100,000 bytes",
+    TRANSACTION_READ_ONLY: "transaction_read_only: a read-only transaction cannot write",
 }
 
 

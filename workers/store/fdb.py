@@ -18,6 +18,7 @@ from workers.store.errors import (
     COMMIT_UNKNOWN_RESULT,
     NOT_COMMITTED,
     RETRYABLE,
+    TRANSACTION_READ_ONLY,
     StoreError,
     StoreUnavailable,
 )
@@ -52,9 +53,15 @@ def load_fdb() -> ModuleType:
 class FdbTransaction:
     """The port's `Transaction` over an `fdb.Transaction`; FDBError becomes StoreError here."""
 
-    def __init__(self, tr: Any, fdb: ModuleType) -> None:
+    def __init__(self, tr: Any, fdb: ModuleType, *, read_only: bool = False) -> None:
         self._tr = tr
         self._fdb = fdb
+        self._read_only = read_only
+
+    def _writable(self) -> None:
+        """Refused here: the C client would only report it at a commit a read never makes."""
+        if self._read_only:
+            raise StoreError(TRANSACTION_READ_ONLY)
 
     def _error(self, e: Any) -> StoreError:
         return StoreError(cast(int, e.code), str(e))
@@ -88,24 +95,28 @@ class FdbTransaction:
             raise self._error(e) from e
 
     def set(self, key: bytes, value: bytes) -> None:
+        self._writable()
         try:
             self._tr.set(key, value)
         except self._fdb.FDBError as e:
             raise self._error(e) from e
 
     def clear(self, key: bytes) -> None:
+        self._writable()
         try:
             self._tr.clear(key)
         except self._fdb.FDBError as e:
             raise self._error(e) from e
 
     def clear_range(self, begin: bytes, end: bytes) -> None:
+        self._writable()
         try:
             self._tr.clear_range(begin, end)
         except self._fdb.FDBError as e:
             raise self._error(e) from e
 
     def add(self, key: bytes, delta: int) -> None:
+        self._writable()
         try:
             self._tr.add(key, encode_int64(delta))
         except self._fdb.FDBError as e:
@@ -155,12 +166,25 @@ class FdbStore:
 
     def transact_sync(self, fn: Callable[[FdbTransaction], T]) -> T:
         """`@fdb.transactional`, with retries bounded by max_retries and errors as StoreError."""
+        return self._run(fn, write=True)
+
+    async def read(self, fn: Callable[[FdbTransaction], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.read_sync, fn)
+
+    def read_sync(self, fn: Callable[[FdbTransaction], T]) -> T:
+        """A read-only transaction (writes fail with 2023); nothing to commit."""
+        return self._run(fn, write=False)
+
+    def _run(self, fn: Callable[[FdbTransaction], T], *, write: bool) -> T:
         fdb = self._fdb
         tr = self._new_transaction()
         attempt = 0
         while True:
             try:
-                result = fn(FdbTransaction(tr, fdb))
+                result = fn(FdbTransaction(tr, fdb, read_only=not write))
+                if not write:
+                    return result
                 fault = self.faults.next_commit() if self.faults else None
                 if fault == NOT_COMMITTED:
                     raise fdb.FDBError(NOT_COMMITTED)

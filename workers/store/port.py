@@ -60,6 +60,18 @@ class Store(Protocol):
         """The same, for callers already off the event loop (CLI tools, benchmarks, threads)."""
         ...
 
+    async def read(self, fn: Callable[[Transaction], T]) -> T:
+        """Run `fn(tr)` on a consistent snapshot and commit nothing: for queries and checks.
+
+        A write raises 2023 (transaction_read_only). On SQLite a read never takes the write
+        lock, so queries, health probes and checks never hold up the workers' commits.
+        """
+        ...
+
+    def read_sync(self, fn: Callable[[Transaction], T]) -> T:
+        """`read` for callers already off the event loop."""
+        ...
+
     async def close(self) -> None: ...
 
 

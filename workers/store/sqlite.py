@@ -20,6 +20,7 @@ from typing import TypeVar
 from workers.store.errors import (
     KEY_TOO_LARGE,
     NOT_COMMITTED,
+    TRANSACTION_READ_ONLY,
     TRANSACTION_TOO_LARGE,
     TRANSACTION_TOO_OLD,
     VALUE_TOO_LARGE,
@@ -70,10 +71,14 @@ class SqliteTransaction:
 
     Sets and adds are buffered (sets by key, add deltas summed per key) and written with one
     sorted ``executemany`` each, just before a read that needs them and at commit.
+    A read-only one (`SqliteStore.read`) runs on a WAL snapshot and refuses writes.
     """
 
-    def __init__(self, conn: sqlite3.Connection, timeout_s: float) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, timeout_s: float, *, read_only: bool = False
+    ) -> None:
         self._conn = conn
+        self._read_only = read_only
         self._deadline = time.monotonic() + timeout_s
         self._sets: dict[bytes, bytes] = {}
         self._adds: dict[bytes, int] = {}
@@ -85,6 +90,11 @@ class SqliteTransaction:
             raise RuntimeError("transaction used after it finished (leaked out of fn?)")
         if time.monotonic() > self._deadline:
             raise StoreError(TRANSACTION_TOO_OLD)
+
+    def _check_writable(self) -> None:
+        if self._read_only:
+            raise StoreError(TRANSACTION_READ_ONLY)
+        self._check()
 
     def _grow(self, nbytes: int) -> None:
         self._size += nbytes
@@ -150,7 +160,7 @@ class SqliteTransaction:
         return self._conn.execute(sql, (begin, end, limit if limit > 0 else -1)).fetchall()
 
     def set(self, key: bytes, value: bytes) -> None:
-        self._check()
+        self._check_writable()
         self._check_write_key(key)
         if len(value) > VALUE_LIMIT:
             raise StoreError(VALUE_TOO_LARGE, f"{len(value)} bytes")
@@ -159,7 +169,7 @@ class SqliteTransaction:
         self._sets[key] = value
 
     def clear(self, key: bytes) -> None:
-        self._check()
+        self._check_writable()
         if len(key) > KEY_LIMIT:
             return  # FoundationDB ignores it: no such key can exist
         if key >= MAX_KEY:
@@ -170,7 +180,7 @@ class SqliteTransaction:
         self._conn.execute("DELETE FROM kv WHERE k = ?", (key,))
 
     def clear_range(self, begin: bytes, end: bytes) -> None:
-        self._check()
+        self._check_writable()
         if begin > MAX_KEY or end > MAX_KEY:
             raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, "clear_range past \\xff")
         self._grow(len(begin) + len(end))
@@ -180,7 +190,7 @@ class SqliteTransaction:
         self._conn.execute("DELETE FROM kv WHERE k >= ? AND k < ?", (begin, end))
 
     def add(self, key: bytes, delta: int) -> None:
-        self._check()
+        self._check_writable()
         self._check_write_key(key)
         self._grow(len(key) + 8)
         if key in self._sets:
@@ -252,7 +262,17 @@ class SqliteStore:
             return self._run(fn)
         return self._executor.submit(self._run, fn).result()
 
-    def _run(self, fn: Callable[[SqliteTransaction], T]) -> T:
+    async def read(self, fn: Callable[[SqliteTransaction], T]) -> T:
+        """Run fn(tr) on a snapshot (BEGIN DEFERRED: WAL readers never wait for writers)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run, fn, False)
+
+    def read_sync(self, fn: Callable[[SqliteTransaction], T]) -> T:
+        if threading.get_ident() == self._thread_id:
+            return self._run(fn, False)
+        return self._executor.submit(self._run, fn, False).result()
+
+    def _run(self, fn: Callable[[SqliteTransaction], T], write: bool = True) -> T:
         if self._closed:
             raise RuntimeError(f"store {self.url} is closed")
         if self._conn.in_transaction:
@@ -260,7 +280,7 @@ class SqliteStore:
         delay, attempt = 0.001, 0
         while True:
             try:
-                return self._attempt(fn)
+                return self._attempt(fn) if write else self._read(fn)
             except StoreError as e:
                 if not e.retryable or attempt >= self.max_retries:
                     raise
@@ -292,6 +312,21 @@ class SqliteStore:
         finally:
             if tr is not None:
                 tr._finish()
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
+    def _read(self, fn: Callable[[SqliteTransaction], T]) -> T:
+        conn = self._conn
+        conn.execute("BEGIN")  # deferred: the first read fixes the snapshot, no lock is taken
+        tr = SqliteTransaction(conn, self.timeout_s, read_only=True)
+        try:
+            return fn(tr)
+        except sqlite3.OperationalError as e:
+            if _is_busy(e):
+                raise StoreError(NOT_COMMITTED, f"sqlite: {e}") from e
+            raise
+        finally:
+            tr._finish()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
 

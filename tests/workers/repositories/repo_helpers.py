@@ -149,6 +149,12 @@ class CountingStore:
     def transact_sync(self, fn: Callable[[Transaction], T]) -> T:
         return self.inner.transact_sync(self._wrap(fn))
 
+    async def read(self, fn: Callable[[Transaction], T]) -> T:
+        return await self.inner.read(self._wrap(fn))
+
+    def read_sync(self, fn: Callable[[Transaction], T]) -> T:
+        return self.inner.read_sync(self._wrap(fn))
+
     async def close(self) -> None:
         await self.inner.close()
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 
 import pytest
 
-from workers.store.errors import NOT_COMMITTED, StoreError
+from workers.store.errors import NOT_COMMITTED, TRANSACTION_READ_ONLY, StoreError
 from workers.store.port import Store, Transaction, decode_int64, encode_int64
+from workers.store.sqlite import SqliteStore
 
 
 async def put(store: Store, items: dict[bytes, bytes]) -> None:
@@ -216,3 +218,58 @@ async def test_transact_sync_works_from_another_thread(store: Store, prefix: byt
     thread.join(10)
     assert result == [b"v"]
     assert await store.transact(lambda tr: tr.get(key)) == b"v"
+
+
+async def test_a_read_sees_committed_data_and_refuses_every_kind_of_write(
+    store: Store, prefix: bytes, prefix_end: bytes
+) -> None:
+    await put(store, {prefix + b"a": b"1", prefix + b"b": b"2"})
+    got = await store.read(
+        lambda tr: (
+            tr.get(prefix + b"a"),
+            tr.get_many([prefix + b"b"]),
+            tr.get_range(prefix, prefix_end),
+        )
+    )
+    assert got == (b"1", [b"2"], [(prefix + b"a", b"1"), (prefix + b"b", b"2")])
+    writes = [
+        lambda tr: tr.set(prefix + b"c", b"3"),
+        lambda tr: tr.clear(prefix + b"a"),
+        lambda tr: tr.clear_range(prefix, prefix_end),
+        lambda tr: tr.add(prefix + b"n", 1),
+    ]
+    for write in writes:
+        with pytest.raises(StoreError) as info:
+            await store.read(write)
+        assert info.value.code == TRANSACTION_READ_ONLY
+    assert await store.read(lambda tr: len(tr.get_range(prefix, prefix_end))) == 2
+    assert store.read_sync(lambda tr: tr.get(prefix + b"b")) == b"2"
+
+
+async def test_a_read_in_another_thread_does_not_wait_for_an_open_write(
+    store: Store, prefix: bytes
+) -> None:
+    """Queries never hold up writers, nor wait for them: a read taken while a write transaction
+    is open (here: parked inside its fn) returns the last committed value at once."""
+    await put(store, {prefix + b"a": b"old"})
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_write(tr: Transaction) -> None:
+        tr.set(prefix + b"a", b"new")
+        tr.get(prefix + b"a")
+        inside.set()
+        assert release.wait(10)
+
+    writer = asyncio.ensure_future(store.transact(slow_write))
+    assert await asyncio.to_thread(inside.wait, 10)
+    # SQLite runs one store's transactions one at a time: read through a second connection
+    other = SqliteStore(store.path) if isinstance(store, SqliteStore) else store
+    try:
+        read = asyncio.to_thread(other.read_sync, lambda tr: tr.get(prefix + b"a"))
+        assert await asyncio.wait_for(read, 5) == b"old"
+    finally:
+        release.set()
+        await writer
+        if other is not store:
+            await other.close()
+    assert await store.read(lambda tr: tr.get(prefix + b"a")) == b"new"
