@@ -17,12 +17,23 @@ _NAMESPACE = uuid.UUID("6f6b1f4e-4a7e-4c1e-9a55-3c1d2b7e9f10")
 
 def uuid7(ms: int | None = None) -> uuid.UUID:
     """RFC 9562 UUIDv7: 48-bit ms timestamp, then random bits; sorts by creation time."""
-    ts = int(time.time() * 1000) if ms is None else ms
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ts & 0xFFFF_FFFF_FFFF) << 80 | rand & ((1 << 80) - 1)
-    value = value & ~(0xF << 76) | (0x7 << 76)  # version 7
-    value = value & ~(0x3 << 62) | (0x2 << 62)  # RFC 4122 variant
-    return uuid.UUID(int=value)
+    return uuid7s(1, ms)[0]
+
+
+def uuid7s(n: int, ms: int | None = None) -> list[uuid.UUID]:
+    """`n` UUIDv7s of one moment, from one read of the system's randomness (a batch's ids)."""
+    ts = (int(time.time() * 1000) if ms is None else ms) & 0xFFFF_FFFF_FFFF
+    entropy = os.urandom(10 * n)
+    out = []
+    for i in range(0, 10 * n, 10):
+        value = ts << 80 | int.from_bytes(entropy[i : i + 10], "big")
+        value = value & _CLEAR | _SET  # version 7, RFC 4122 variant
+        out.append(uuid.UUID(int=value))
+    return out
+
+
+_CLEAR = ~(0xF << 76) & ~(0x3 << 62)
+_SET = 0x7 << 76 | 0x2 << 62
 
 
 def derived_id(*parts: object) -> uuid.UUID:

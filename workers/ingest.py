@@ -12,13 +12,16 @@ import logging
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import groupby
+from operator import itemgetter
+from typing import NamedTuple
 from uuid import UUID
 
 from pydantic import ValidationError
 
 from events import Event, model_for_subject
-from workers.handlers import HANDLERS, BatchMemo, Unit
-from workers.ids import uuid7
+from workers.handlers import BATCH_HANDLERS, HANDLERS, BatchMemo, Unit
+from workers.ids import uuid7s
 from workers.repositories import Repositories
 from workers.store.errors import StoreError
 from workers.store.port import Store, Transaction
@@ -33,8 +36,7 @@ class Outcome(StrEnum):
     RETRY = "retry"  # transient: redeliver later
 
 
-@dataclass(frozen=True)
-class Incoming:
+class Incoming(NamedTuple):  # a tuple: one is made per message, on the event loop
     subject: str
     data: bytes
 
@@ -43,6 +45,9 @@ class Incoming:
 class Result:
     outcome: Outcome
     reason: str = ""
+
+
+APPLIED, DUPLICATE = Result(Outcome.APPLIED), Result(Outcome.DUPLICATE)  # shared: immutable
 
 
 @dataclass
@@ -81,7 +86,7 @@ class Ingestor:
         return final
 
     async def _apply_decoded(self, decoded: list[Decoded]) -> list[Result]:
-        audit_ids = [uuid7() for _ in decoded]  # made outside the retry loop
+        audit_ids = uuid7s(len(decoded))  # made outside the retry loop
         now_ms = int(time.time() * 1000)
         reason: Exception
         try:
@@ -108,15 +113,23 @@ class Ingestor:
         memo = BatchMemo()
         seen: set[tuple[UUID, UUID]] = set()
         results = []
+        fresh: list[tuple[str, Unit, Event]] = []
         for (_, subject, event), audit_id, applied in zip(decoded, audit_ids, done, strict=True):
             key = (event.tenant_id, event.event_id)
             if applied or key in seen:
-                results.append(Result(Outcome.DUPLICATE))
+                results.append(DUPLICATE)
                 continue
             seen.add(key)
-            HANDLERS[subject](Unit(tr, repos, audit_id, memo), event)
+            fresh.append((subject, Unit(tr, repos, audit_id, memo), event))
             repos.applied.mark(tr, event.tenant_id, event.event_id, now_ms)
-            results.append(Result(Outcome.APPLIED))
+            results.append(APPLIED)
+        for subject, run in groupby(fresh, key=itemgetter(0)):  # runs keep the batch's order
+            work = [(unit, event) for _, unit, event in run]
+            if (apply_run := BATCH_HANDLERS.get(subject)) is not None:
+                apply_run(work)
+            else:
+                for unit, event in work:
+                    HANDLERS[subject](unit, event)
         for tenant_id in {t for t, _ in seen}:
             repos.tenants.mark_seen(tr, tenant_id)
         return results

@@ -11,11 +11,12 @@ from workers.handlers.agents import on_agent_configured, on_agent_executed
 from workers.handlers.audit import on_audit_reported
 from workers.handlers.conversations import on_conversation_created, on_conversation_updated
 from workers.handlers.files import on_file_changed
-from workers.handlers.messages import on_message_sent
+from workers.handlers.messages import on_message_sent, on_messages_sent
 from workers.handlers.settings import on_setting_changed
 from workers.handlers.unit import BatchMemo, Unit
 
 Handler = Callable[[Unit, Any], None]
+BatchHandler = Callable[[list[tuple[Unit, Any]]], None]
 
 HANDLERS: dict[str, Handler] = {
     s.MESSAGE_SENT: on_message_sent,
@@ -32,4 +33,7 @@ HANDLERS: dict[str, Handler] = {
     },
 }
 
-__all__ = ["HANDLERS", "BatchMemo", "Handler", "Unit"]
+BATCH_HANDLERS: dict[str, BatchHandler] = {s.MESSAGE_SENT: on_messages_sent}
+"""Subjects whose consecutive events of a batch are cheaper applied together (same effects)."""
+
+__all__ = ["BATCH_HANDLERS", "HANDLERS", "BatchHandler", "BatchMemo", "Handler", "Unit"]

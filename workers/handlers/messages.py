@@ -8,42 +8,56 @@ from workers.models import Conversation, Message
 
 
 def on_message_sent(unit: Unit, event: MessageSent) -> None:
-    tr, repos = unit.tr, unit.repos
-    conversation = (event.tenant_id, event.conversation_id)
-    if conversation not in unit.memo.conversations:
-        # A message may arrive before its conversation.created: start the conversation,
-        # and let the later event fill in its details.
-        repos.conversations.create(
-            tr,
-            Conversation(
-                tenant_id=event.tenant_id,
-                id=event.conversation_id,
-                user_id=event.user_id,
-                workspace_session_id=event.workspace_session_id,
-                created_at=event.occurred_at,
-                updated_at=event.occurred_at,
-            ),
+    on_messages_sent([(unit, event)])
+
+
+def on_messages_sent(work: list[tuple[Unit, MessageSent]]) -> None:
+    """A run of message.sent events of one batch, in order: one read for every message's
+    existence check instead of one per event (the messages durable's batches are all this)."""
+    if not work:
+        return
+    first = work[0][0]
+    tr, repos, memo = first.tr, first.repos, first.memo
+    for _, event in work:
+        conversation = (event.tenant_id, event.conversation_id)
+        if conversation not in memo.conversations:
+            # A message may arrive before its conversation.created: start the conversation,
+            # and let the later event fill in its details.
+            repos.conversations.create(
+                tr,
+                Conversation(
+                    tenant_id=event.tenant_id,
+                    id=event.conversation_id,
+                    user_id=event.user_id,
+                    workspace_session_id=event.workspace_session_id,
+                    created_at=event.occurred_at,
+                    updated_at=event.occurred_at,
+                ),
+            )
+            memo.conversations.add(conversation)
+    messages = [
+        Message(
+            tenant_id=event.tenant_id,
+            id=event.message_id,
+            conversation_id=event.conversation_id,
+            user_id=event.user_id,
+            role=event.role,
+            content=event.content,
+            model=event.model,
+            token_count=event.token_count or 0,
+            created_at=event.occurred_at,
         )
-        unit.memo.conversations.add(conversation)
-    message = Message(
-        tenant_id=event.tenant_id,
-        id=event.message_id,
-        conversation_id=event.conversation_id,
-        user_id=event.user_id,
-        role=event.role,
-        content=event.content,
-        model=event.model,
-        token_count=event.token_count or 0,
-        created_at=event.occurred_at,
-    )
-    created = repos.messages.create(tr, message)
-    unit.audit(
-        event,
-        AuditEventType.MESSAGE_SENT,
-        conversation_id=event.conversation_id,
-        message_id=event.message_id,
-        role=event.role.value,
-        token_count=event.token_count,
-        content_bytes=len(event.content.encode()),
-        duplicate_message=None if created else True,
-    )
+        for _, event in work
+    ]
+    created = repos.messages.create_many(tr, messages)
+    for (unit, event), new in zip(work, created, strict=True):
+        unit.audit(
+            event,
+            AuditEventType.MESSAGE_SENT,
+            conversation_id=str(event.conversation_id),
+            message_id=str(event.message_id),
+            role=event.role.value,
+            token_count=event.token_count,
+            content_bytes=len(event.content.encode()),
+            duplicate_message=None if new else True,
+        )

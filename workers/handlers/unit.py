@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 from typing import Any
 from uuid import UUID
 
@@ -48,11 +49,20 @@ class Unit:
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    """Drop Nones; ids, times and enums as JSON values. Plain values pass untouched."""
     out: dict[str, Any] = {}
     for k, v in data.items():
-        if v is None:
+        kind = type(v)
+        if kind is str or kind is int or kind is bool or kind is list:
+            out[k] = v
+        elif v is None:
             continue
-        if isinstance(v, UUID | datetime):
-            v = v.isoformat() if isinstance(v, datetime) else str(v)
-        out[k] = v.value if hasattr(v, "value") and not isinstance(v, int | str) else v
+        elif kind is UUID:
+            out[k] = str(v)
+        elif isinstance(v, datetime):
+            out[k] = v.isoformat()
+        elif isinstance(v, Enum):
+            out[k] = v.value
+        else:
+            out[k] = v
     return out

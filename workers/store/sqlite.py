@@ -159,13 +159,16 @@ class SqliteTransaction:
         sql = f"SELECT k, v FROM kv WHERE k >= ? AND k < ? ORDER BY k {order} LIMIT ?"
         return self._conn.execute(sql, (begin, end, limit if limit > 0 else -1)).fetchall()
 
-    def set(self, key: bytes, value: bytes) -> None:
-        self._check_writable()
-        self._check_write_key(key)
+    def set(self, key: bytes, value: bytes) -> None:  # the hot path: checks inlined
+        if self._read_only or not self._open or time.monotonic() > self._deadline:
+            self._check_writable()
+        if len(key) > KEY_LIMIT or key >= MAX_KEY:
+            self._check_write_key(key)
         if len(value) > VALUE_LIMIT:
             raise StoreError(VALUE_TOO_LARGE, f"{len(value)} bytes")
         self._grow(len(key) + len(value))
-        self._adds.pop(key, None)
+        if self._adds:
+            self._adds.pop(key, None)
         self._sets[key] = value
 
     def clear(self, key: bytes) -> None:

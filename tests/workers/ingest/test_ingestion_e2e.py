@@ -182,6 +182,8 @@ async def test_every_class_of_bad_input_is_dead_lettered_with_its_reason_and_bat
         await publish(producer, "message.sent", dumps(message_sent(t, conv, tokens=1, at=later(i))))
     worker = await start_worker(settings)
     await settled(worker, 2 * len(bad))
+    # a batch is counted at commit; its letters are written while it is settled, just after
+    await eventually(lambda: not worker.consumer._tasks, what="the last batch settled")
 
     assert worker.ingestor.stats.dead == len(bad)
     counts = await worker.store.transact(
