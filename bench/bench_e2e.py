@@ -153,7 +153,7 @@ def pct(values: list[float], p: float) -> float:
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=50_000)
-    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--batch", type=int, default=Settings.model_fields["batch_size"].default)
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--publisher", nargs=3, metavar=("URL", "RATE", "SECONDS"))

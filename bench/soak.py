@@ -16,8 +16,9 @@ and the read; its resolution is the 20 ms poll plus the poll's own transaction. 
 commit+ack on the worker side: that needs the worker instrumented (bench/bench_e2e.py does it
 for a fixed run); from outside, publish -> queryable is the honest end-to-end number and needs
 nothing in the product. The sampler's reads are read-only transactions (`Store.read`): on
-SQLite a WAL snapshot that never takes the write lock, so polling does not hold up the worker. On a shared machine, the figures include whatever
-else runs there: the load average is printed with each minute.
+SQLite a WAL snapshot that never takes the write lock, so polling does not hold up the worker.
+On a shared machine, the figures include whatever else runs there: the load average is printed
+with each minute.
 
 The final checks: publishing stops, the durables drain (consumer info), every probe is visible,
 every conversation's message_count and token_count equal what was published, and `check()` is

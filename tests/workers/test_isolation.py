@@ -117,6 +117,9 @@ class RecordingStore:
     async def read(self, fn: Callable[[Transaction], T]) -> T:
         return await self.store.read(lambda tr: fn(RecordingTransaction(tr, self.log)))
 
+    async def transact_prepared(self, fn: Callable[[Transaction], T]) -> T:
+        return await self.store.transact_prepared(lambda tr: fn(RecordingTransaction(tr, self.log)))
+
     def read_sync(self, fn: Callable[[Transaction], T]) -> T:
         return self.store.read_sync(lambda tr: fn(RecordingTransaction(tr, self.log)))
 

@@ -168,6 +168,11 @@ class FdbStore:
         """`@fdb.transactional`, with retries bounded by max_retries and errors as StoreError."""
         return self._run(fn, write=True)
 
+    async def transact_prepared(self, fn: Callable[[FdbTransaction], T]) -> T:
+        """FoundationDB's commit is already optimistic: reads at a read version, conflicts
+        checked at commit. Nothing to prepare."""
+        return await self.transact(fn)
+
     async def read(self, fn: Callable[[FdbTransaction], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.read_sync, fn)

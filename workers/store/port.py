@@ -72,7 +72,18 @@ class Store(Protocol):
         """`read` for callers already off the event loop."""
         ...
 
+    async def transact_prepared(self, fn: Callable[[Transaction], T]) -> T:
+        """`transact` for a write whose reads are point reads and whose work is heavy: the
+        engine may run `fn` on a snapshot first and keep its writes if nothing it read changed
+        (see `prepared.py`). Same guarantees as `transact`; `fn` may run more than once."""
+        ...
+
     async def close(self) -> None: ...
+
+
+def add_int64(old: bytes | None, delta: int) -> bytes:
+    """FoundationDB's ADD on a stored value: missing = 0, zero-extended, wraps at 64 bits."""
+    return encode_int64((decode_int64(old) + delta + (1 << 63)) % (1 << 64) - (1 << 63))
 
 
 def encode_int64(n: int) -> bytes:

@@ -14,8 +14,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache, partial
 from pathlib import Path
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 from workers.store.errors import (
     KEY_TOO_LARGE,
@@ -27,9 +28,11 @@ from workers.store.errors import (
     StoreError,
 )
 from workers.store.faults import FaultInjector
-from workers.store.port import KeyValue, decode_int64, encode_int64
+from workers.store.port import KeyValue, Transaction, add_int64, decode_int64, encode_int64
+from workers.store.prepared import commit_prepared, prepare
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 KEY_LIMIT = 10_000
 VALUE_LIMIT = 100_000
@@ -46,7 +49,16 @@ _PRAGMAS = (
     "PRAGMA cache_size=-262144",
     "PRAGMA wal_autocheckpoint=10000",
 )
+READER_CACHE = "PRAGMA cache_size=-65536"  # the reader's page cache: 64 MiB, not the writer's 256
 _SET = "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)"
+ROWS_PER_INSERT = 250  # one statement (one step, one GIL release) for many rows
+
+
+@cache
+def _set_rows(n: int) -> str:
+    return "INSERT OR REPLACE INTO kv (k, v) VALUES " + ",".join(["(?, ?)"] * n)
+
+
 _ADD = (
     "INSERT INTO kv (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = fdb_add(v, excluded.v)"
 )
@@ -57,8 +69,8 @@ def _wrap64(n: int) -> int:
 
 
 def _fdb_add(old: bytes | None, delta: bytes) -> bytes:
-    """FoundationDB's ADD: missing = 0, old value zero-extended/truncated to 8 bytes, wraps."""
-    return encode_int64(_wrap64(decode_int64(old) + decode_int64(delta)))
+    """FoundationDB's ADD as an SQL function, for buffered adds flushed onto stored values."""
+    return add_int64(old, decode_int64(delta))
 
 
 def _is_busy(e: sqlite3.OperationalError) -> bool:
@@ -110,7 +122,10 @@ class SqliteTransaction:
 
     def _flush(self) -> None:
         if self._sets:
-            self._conn.executemany(_SET, sorted(self._sets.items()))
+            rows = sorted(self._sets.items())
+            for i in range(0, len(rows), ROWS_PER_INSERT):
+                chunk = rows[i : i + ROWS_PER_INSERT]
+                self._conn.execute(_set_rows(len(chunk)), [x for row in chunk for x in row])
             self._sets.clear()
         if self._adds:
             rows = sorted((k, encode_int64(_wrap64(d))) for k, d in self._adds.items())
@@ -197,7 +212,7 @@ class SqliteTransaction:
         self._check_write_key(key)
         self._grow(len(key) + 8)
         if key in self._sets:
-            self._sets[key] = _fdb_add(self._sets[key], encode_int64(_wrap64(delta)))
+            self._sets[key] = add_int64(self._sets[key], delta)
         else:
             self._adds[key] = self._adds.get(key, 0) + delta
 
@@ -210,8 +225,31 @@ class SqliteTransaction:
         self._open = False
 
 
+class _Lane:
+    """One thread and the connection it opened: SQLite work never leaves that thread."""
+
+    def __init__(self, name: str, connect: Callable[[], sqlite3.Connection]) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self.thread_id = -1
+        self.conn = self.executor.submit(self._open, connect).result()
+
+    def _open(self, connect: Callable[[], sqlite3.Connection]) -> sqlite3.Connection:
+        self.thread_id = threading.get_ident()
+        return connect()
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        work = partial(fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+
+    def call_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if threading.get_ident() == self.thread_id:
+            return fn(*args, **kwargs)
+        return self.executor.submit(fn, *args, **kwargs).result()
+
+
 class SqliteStore:
-    """A `Store` on one SQLite file. All SQLite work runs on one dedicated thread."""
+    """A `Store` on one SQLite file: writes on one thread and connection, reads (snapshots that
+    never wait for the writer) on another, so queries and prepared work overlap commits."""
 
     def __init__(
         self,
@@ -231,19 +269,17 @@ class SqliteStore:
         self.faults = faults
         self.commits = 0
         self.retries = 0
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
-        self._thread_id = -1
         self._closed = False
-        self._conn = self._executor.submit(self._connect).result()
+        self._writer = _Lane("sqlite-store", self._connect)
+        self._reader = _Lane("sqlite-reader", partial(self._connect, READER_CACHE))
 
-    def _connect(self) -> sqlite3.Connection:
-        self._thread_id = threading.get_ident()
+    def _connect(self, cache_pragma: str = "") -> sqlite3.Connection:
         deadline = time.monotonic() + self.busy_timeout_ms / 1000
         while True:  # switching to WAL can report "locked" without waiting: retry it ourselves
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
                 conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
-                for pragma in _PRAGMAS:
+                for pragma in (*_PRAGMAS, cache_pragma) if cache_pragma else _PRAGMAS:
                     conn.execute(pragma)
                 conn.execute(_SCHEMA)
                 conn.create_function("fdb_add", 2, _fdb_add, deterministic=True)
@@ -256,29 +292,32 @@ class SqliteStore:
 
     async def transact(self, fn: Callable[[SqliteTransaction], T]) -> T:
         """Run fn(tr) and commit on the store's thread; the event loop is never blocked."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, fn)
+        return await self._writer.call(self._run, fn, True)
 
     def transact_sync(self, fn: Callable[[SqliteTransaction], T]) -> T:
         """The same for callers off the event loop; safe from any thread."""
-        if threading.get_ident() == self._thread_id:
-            return self._run(fn)
-        return self._executor.submit(self._run, fn).result()
+        return self._writer.call_sync(self._run, fn, True)
 
     async def read(self, fn: Callable[[SqliteTransaction], T]) -> T:
         """Run fn(tr) on a snapshot (BEGIN DEFERRED: WAL readers never wait for writers)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, fn, False)
+        return await self._reader.call(self._run, fn, False)
 
     def read_sync(self, fn: Callable[[SqliteTransaction], T]) -> T:
-        if threading.get_ident() == self._thread_id:
-            return self._run(fn, False)
-        return self._executor.submit(self._run, fn, False).result()
+        return self._reader.call_sync(self._run, fn, False)
 
-    def _run(self, fn: Callable[[SqliteTransaction], T], write: bool = True) -> T:
+    async def transact_prepared(self, fn: Callable[[Transaction], T]) -> T:
+        """`fn` on a snapshot on the reader thread, then its writes under the lock if nothing
+        it read has changed (`prepared.py`): the writer thread only checks, writes, commits."""
+        try:
+            prepared, result = await self.read(partial(prepare, fn))
+        except Exception:  # NeedsLock, or an error the authoritative run under the lock decides
+            return await self.transact(fn)
+        return await self.transact(partial(commit_prepared, fn, prepared, result))
+
+    def _run(self, fn: Callable[[SqliteTransaction], T], write: bool) -> T:
         if self._closed:
             raise RuntimeError(f"store {self.url} is closed")
-        if self._conn.in_transaction:
+        if (self._writer if write else self._reader).conn.in_transaction:
             raise RuntimeError("transact called from inside a transaction of the same store")
         delay, attempt = 0.001, 0
         while True:
@@ -293,7 +332,7 @@ class SqliteStore:
             delay = min(delay * 2, 0.1)
 
     def _attempt(self, fn: Callable[[SqliteTransaction], T]) -> T:
-        conn = self._conn
+        conn = self._writer.conn
         tr: SqliteTransaction | None = None
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -319,7 +358,7 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
 
     def _read(self, fn: Callable[[SqliteTransaction], T]) -> T:
-        conn = self._conn
+        conn = self._reader.conn
         conn.execute("BEGIN")  # deferred: the first read fixes the snapshot, no lock is taken
         tr = SqliteTransaction(conn, self.timeout_s, read_only=True)
         try:
@@ -335,17 +374,19 @@ class SqliteStore:
 
     async def close(self) -> None:
         if not self._closed:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
-        self._executor.shutdown(wait=False)
+            self._closed = True
+            for lane in (self._reader, self._writer):
+                await lane.call(lane.conn.close)
+        for lane in (self._reader, self._writer):
+            lane.executor.shutdown(wait=False)
 
     def close_sync(self) -> None:
         if not self._closed:
-            self._executor.submit(self._close).result()
-        self._executor.shutdown(wait=False)
-
-    def _close(self) -> None:
-        self._closed = True
-        self._conn.close()
+            self._closed = True
+            for lane in (self._reader, self._writer):
+                lane.call_sync(lane.conn.close)
+        for lane in (self._reader, self._writer):
+            lane.executor.shutdown(wait=False)
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.url!r}, commits={self.commits}, retries={self.retries})"

@@ -101,7 +101,8 @@ def test_an_empty_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("BATCH_SIZE", "")
     monkeypatch.setenv("NATS_TLS_CA", "")
     loaded = Settings.from_env(_env_file=None)
-    assert loaded.batch_size == 500 and loaded.nats_tls_ca is None
+    assert loaded.batch_size == Settings.model_fields["batch_size"].default
+    assert loaded.nats_tls_ca is None
 
 
 def test_every_setting_has_a_description_for_the_readme() -> None:

@@ -152,6 +152,9 @@ class CountingStore:
     async def read(self, fn: Callable[[Transaction], T]) -> T:
         return await self.inner.read(self._wrap(fn))
 
+    async def transact_prepared(self, fn: Callable[[Transaction], T]) -> T:
+        return await self.inner.transact_prepared(self._wrap(fn))
+
     def read_sync(self, fn: Callable[[Transaction], T]) -> T:
         return self.inner.read_sync(self._wrap(fn))
 
