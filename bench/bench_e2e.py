@@ -29,7 +29,6 @@ from nats.aio.msg import Msg  # noqa: E402
 from workers.app import build_worker  # noqa: E402
 from workers.consumer import BatchConsumer  # noqa: E402
 from workers.nats_server import LocalNatsServer, find_binary  # noqa: E402
-from workers.runner import tune_gc  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 from workers.streams import ensure_streams  # noqa: E402
 
@@ -163,7 +162,6 @@ async def main() -> None:
         url, rate, seconds = args.publisher
         await publisher(url, int(rate), int(seconds))
         return
-    tune_gc()  # the worker runs in this process: set it up as `python -m workers worker` does
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
         print(f"N = {args.n} message.sent events, batch {args.batch}, SQLite (synchronous=FULL)")

@@ -8,7 +8,6 @@ serves /metrics, /healthz and /readyz on METRICS_PORT while it runs.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -28,19 +27,6 @@ log = logging.getLogger(__name__)
 Part = Callable[[Settings, asyncio.Event, Observability], Coroutine[Any, Any, None]]
 
 STOP_MARGIN_S = 5.0  # beyond the grace, for closing connections and files
-GC_GEN0_THRESHOLD = 50_000
-
-
-def tune_gc() -> None:
-    """Fewer garbage collections for a long-running process that allocates in bursts: what
-    start-up made is frozen out of every collection, and the young generation is collected
-    every 50,000 allocations instead of 700 (reference counting still frees almost everything
-    at once). A batch of 2,000 events otherwise triggers hundreds of collections, each holding
-    the GIL the store threads need: about +8 % ingest throughput. The older generations keep
-    their default ratios: rarer ones (tried: 50) pile up garbage from a burst into one
-    collection that stalls the next quiet minute for 300 ms."""
-    gc.freeze()
-    gc.set_threshold(GC_GEN0_THRESHOLD, 10, 10)
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:
@@ -78,7 +64,6 @@ async def run_scheduler_part(settings: Settings, stop: asyncio.Event, obs: Obser
 
 async def run_parts(settings: Settings, parts: list[Part]) -> None:
     """Run the parts until a signal; if one fails, stop the others and re-raise."""
-    tune_gc()
     stop = asyncio.Event()
     stop_on_signals(stop)
     obs = Observability(settings)
