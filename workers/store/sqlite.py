@@ -2,8 +2,9 @@
 
 One table of memcmp-ordered BLOB keys. FoundationDB's limits, deadline and error codes are
 enforced here so that code which passes on SQLite is right on FoundationDB too. Several
-processes may share one file: every transaction takes the write lock up front (BEGIN IMMEDIATE),
-so transactions are serializable and a busy database surfaces as a retryable 1020.
+processes may share one file: every write transaction takes the write lock up front (BEGIN
+IMMEDIATE), so writes are serializable and a busy database surfaces as a retryable 1020. Reads
+(`read`) are WAL snapshots on their own thread and connection: they never take that lock.
 """
 
 from __future__ import annotations
