@@ -83,13 +83,9 @@ class BatchConsumer:
         started = time.perf_counter()
         results = await self.ingestor.apply([Incoming(m.subject, m.data) for m in msgs])
         committed = time.perf_counter()
-        outcomes: list[Outcome] = []
-        for msg, result in zip(msgs, results, strict=True):
-            if result.outcome is Outcome.APPLIED or result.outcome is Outcome.DUPLICATE:
-                await msg.ack()  # the common case, without a coroutine of our own per message
-                outcomes.append(result.outcome)
-            else:
-                outcomes.append(await self._settle(msg, result))
+        outcomes = [
+            await self._settle(msg, result) for msg, result in zip(msgs, results, strict=True)
+        ]
         self.metrics.batch_done(msgs, outcomes, started, committed)
 
     async def drain(self, timeout: float | None = None) -> int:

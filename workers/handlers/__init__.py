@@ -11,7 +11,7 @@ from workers.handlers.agents import on_agent_configured, on_agent_executed
 from workers.handlers.audit import on_audit_reported
 from workers.handlers.conversations import on_conversation_created, on_conversation_updated
 from workers.handlers.files import on_file_changed
-from workers.handlers.messages import on_message_sent, on_messages_sent
+from workers.handlers.messages import on_message_sent
 from workers.handlers.settings import on_setting_changed
 from workers.handlers.unit import BatchMemo, Unit
 
@@ -19,7 +19,6 @@ Handler = Callable[[Unit, Any], None]
 BatchHandler = Callable[[list[tuple[Unit, Any]]], None]
 
 HANDLERS: dict[str, Handler] = {
-    s.MESSAGE_SENT: on_message_sent,
     s.FILE_CHANGED: on_file_changed,
     s.AGENT_EXECUTED: on_agent_executed,
     s.AGENT_CONFIGURED: on_agent_configured,
@@ -33,7 +32,8 @@ HANDLERS: dict[str, Handler] = {
     },
 }
 
-BATCH_HANDLERS: dict[str, BatchHandler] = {s.MESSAGE_SENT: on_messages_sent}
-"""Subjects whose consecutive events of a batch are cheaper applied together (same effects)."""
+BATCH_HANDLERS: dict[str, BatchHandler] = {s.MESSAGE_SENT: on_message_sent}
+"""Subjects whose handler takes a batch's consecutive events together (cheaper, same effects);
+every other subject's is in HANDLERS, one event at a time."""
 
 __all__ = ["BATCH_HANDLERS", "HANDLERS", "BatchHandler", "BatchMemo", "Handler", "Unit"]

@@ -7,11 +7,7 @@ from workers.handlers.unit import Unit
 from workers.models import Conversation, Message
 
 
-def on_message_sent(unit: Unit, event: MessageSent) -> None:
-    on_messages_sent([(unit, event)])
-
-
-def on_messages_sent(work: list[tuple[Unit, MessageSent]]) -> None:
+def on_message_sent(work: list[tuple[Unit, MessageSent]]) -> None:
     """A run of message.sent events of one batch, in order: one read for every message's
     existence check instead of one per event (the messages durable's batches are all this)."""
     if not work:

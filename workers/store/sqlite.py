@@ -29,7 +29,7 @@ from workers.store.errors import (
     StoreError,
 )
 from workers.store.faults import FaultInjector
-from workers.store.port import KeyValue, Transaction, add_int64, decode_int64, encode_int64
+from workers.store.port import KeyValue, Transaction, add_int64, decode_int64
 from workers.store.prepared import commit_prepared, prepare
 
 T = TypeVar("T")
@@ -63,10 +63,6 @@ def _set_rows(n: int) -> str:
 _ADD = (
     "INSERT INTO kv (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = fdb_add(v, excluded.v)"
 )
-
-
-def _wrap64(n: int) -> int:
-    return (n + (1 << 63)) % (1 << 64) - (1 << 63)
 
 
 def _fdb_add(old: bytes | None, delta: bytes) -> bytes:
@@ -129,7 +125,7 @@ class SqliteTransaction:
                 self._conn.execute(_set_rows(len(chunk)), [x for row in chunk for x in row])
             self._sets.clear()
         if self._adds:
-            rows = sorted((k, encode_int64(_wrap64(d))) for k, d in self._adds.items())
+            rows = sorted((k, add_int64(None, d)) for k, d in self._adds.items())  # wrapped
             self._conn.executemany(_ADD, rows)
             self._adds.clear()
 
@@ -323,7 +319,7 @@ class SqliteStore:
         delay, attempt = 0.001, 0
         while True:
             try:
-                return self._attempt(fn) if write else self._read(fn)
+                return self._attempt(fn, write)
             except StoreError as e:
                 if not e.retryable or attempt >= self.max_retries:
                     raise
@@ -332,21 +328,17 @@ class SqliteStore:
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
 
-    def _attempt(self, fn: Callable[[SqliteTransaction], T]) -> T:
-        conn = self._writer.conn
+    def _attempt(self, fn: Callable[[SqliteTransaction], T], write: bool) -> T:
+        lane = self._writer if write else self._reader
+        conn = lane.conn
         tr: SqliteTransaction | None = None
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            tr = SqliteTransaction(conn, self.timeout_s)  # the deadline runs from holding the lock
-            result = fn(tr)
-            tr._commit()
-            fault = self.faults.next_commit() if self.faults else None
-            if fault == NOT_COMMITTED:
-                raise StoreError(NOT_COMMITTED, "injected before commit")
-            conn.execute("COMMIT")
-            self.commits += 1
-            if fault is not None:
-                raise StoreError(fault, "injected after commit")
+            # a write takes the lock up front; a read's first SELECT fixes its snapshot
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            tr = SqliteTransaction(conn, self.timeout_s, read_only=not write)
+            result = fn(tr)  # the deadline runs from BEGIN: for a write, from holding the lock
+            if write:
+                self._commit(conn, tr)
             return result
         except sqlite3.OperationalError as e:
             if _is_busy(e):
@@ -358,20 +350,15 @@ class SqliteStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
 
-    def _read(self, fn: Callable[[SqliteTransaction], T]) -> T:
-        conn = self._reader.conn
-        conn.execute("BEGIN")  # deferred: the first read fixes the snapshot, no lock is taken
-        tr = SqliteTransaction(conn, self.timeout_s, read_only=True)
-        try:
-            return fn(tr)
-        except sqlite3.OperationalError as e:
-            if _is_busy(e):
-                raise StoreError(NOT_COMMITTED, f"sqlite: {e}") from e
-            raise
-        finally:
-            tr._finish()
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+    def _commit(self, conn: sqlite3.Connection, tr: SqliteTransaction) -> None:
+        tr._commit()
+        fault = self.faults.next_commit() if self.faults else None
+        if fault == NOT_COMMITTED:
+            raise StoreError(NOT_COMMITTED, "injected before commit")
+        conn.execute("COMMIT")
+        self.commits += 1
+        if fault is not None:
+            raise StoreError(fault, "injected after commit")
 
     async def close(self) -> None:
         if not self._closed:
