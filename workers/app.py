@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from workers.observability.pending import poll_pending
 from workers.settings import Settings, SettingsError
 from workers.store import Store
 from workers.streams import ensure_streams
+from workers.tasks import cancel_and_wait, finish_within
 
 log = logging.getLogger(__name__)
 
@@ -118,16 +118,19 @@ class Worker:
         SHUTDOWN_GRACE_S. Whatever is still unacked then is redelivered: nothing is lost."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.shutdown_grace_s
+
+        def left() -> float:
+            return max(0.0, deadline - loop.time())
+
         if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+            await cancel_and_wait([self._poller])
         # each waits (up to the grace) for the batch it is handing over, then stops fetching
-        await asyncio.gather(*(s.stop() for s in self.broker.subscribers))
-        unacked = await self.consumer.drain(timeout=max(0.0, deadline - loop.time()))
-        try:  # acks need the connection: it is drained (acks flushed) only now
-            await asyncio.wait_for(self.broker.stop(), max(1.0, deadline - loop.time()))
-        except TimeoutError:
+        stops = asyncio.gather(*(s.stop() for s in self.broker.subscribers))
+        if not await finish_within(stops, left()):
+            log.warning("the subscribers did not stop within the grace period")
+        unacked = await self.consumer.drain(timeout=left())
+        # acks need the connection: it is drained (acks flushed) only now
+        if not await finish_within(self.broker.stop(), max(1.0, left())):
             log.warning("the NATS connection did not close in time; unflushed acks redeliver")
         await self.store.close()
         log.info(

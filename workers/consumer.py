@@ -28,6 +28,7 @@ from workers.ingest import Incoming, Ingestor, Outcome, Result
 from workers.observability.logs import event_fields
 from workers.observability.metrics import Metrics
 from workers.settings import Settings
+from workers.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +107,7 @@ class BatchConsumer:
                     len(pending),
                     extra={"unacked": unacked, "batches": len(pending)},
                 )
-                for task in pending:
-                    task.cancel()
-                await asyncio.gather(*pending, return_exceptions=True)
+                await cancel_and_wait(pending)
                 return unacked
         return 0
 

@@ -21,6 +21,7 @@ from workers.nats_server import LocalNatsServer, reachable
 from workers.observability.endpoint import Observability
 from workers.observability.health import nats_check, store_check
 from workers.settings import Settings
+from workers.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,12 @@ async def run_parts(settings: Settings, parts: list[Part]) -> None:
         _, late = await asyncio.wait(tasks, timeout=settings.shutdown_grace_s + STOP_MARGIN_S)
         for task in late:
             log.error("%s did not stop within the grace period: cancelled", task.get_name())
-            task.cancel()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for task in await cancel_and_wait(late):
+            log.error("%s ignored the cancellation: left behind", task.get_name())
     finally:
         await obs.stop()
     first = next((t.exception() for t in done if not t.cancelled() and t.exception()), None)
-    errors = [r for r in results if isinstance(r, Exception)]
+    errors = [e for t in tasks if t.done() and not t.cancelled() and (e := t.exception())]
     for error in errors:
         if error is not first:
             log.error("a part failed while stopping: %r", error, exc_info=error)

@@ -23,6 +23,7 @@ from workers.jobs.runner import run_job
 from workers.repositories import Repositories
 from workers.settings import Settings, SettingsError
 from workers.store import Store
+from workers.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from workers.observability.metrics import Metrics
@@ -115,9 +116,8 @@ class _Running:
             log.info(line)
 
     async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if still := await cancel_and_wait(self.tasks):
+            log.error("%d job runs did not stop; their leases lapse after LEASE_TTL_S", len(still))
 
 
 def _build(
