@@ -13,11 +13,12 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache, partial
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import NamedTuple, ParamSpec, TypeVar
 
 from workers.store.errors import (
     KEY_TOO_LARGE,
@@ -30,7 +31,7 @@ from workers.store.errors import (
 )
 from workers.store.faults import FaultInjector
 from workers.store.port import KeyValue, Transaction, add_int64, decode_int64
-from workers.store.prepared import commit_prepared, prepare
+from workers.store.prepared import PreparedTransaction, commit_prepared, prepare
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -42,6 +43,7 @@ KEY_OUTSIDE_LEGAL_RANGE = 2004  # FoundationDB rejects user keys at or past b"\x
 MAX_KEY = b"\xff"
 IN_CHUNK = 500
 BUSY_TIMEOUT_MS = 10_000
+COMMITS_REMEMBERED = 8  # recent commits whose written keys can vouch for a prepared snapshot
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
 _PRAGMAS = (
@@ -93,6 +95,7 @@ class SqliteTransaction:
         self._adds: dict[bytes, int] = {}
         self._size = 0
         self._open = True
+        self.written: set[bytes] | None = set()  # keys it wrote; None once it cleared a range
 
     def _check(self) -> None:
         if not self._open:
@@ -118,6 +121,9 @@ class SqliteTransaction:
             raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, f"key {key[:16]!r}... is at or past \\xff")
 
     def _flush(self) -> None:
+        if self.written is not None:
+            self.written.update(self._sets)
+            self.written.update(self._adds)
         if self._sets:
             rows = sorted(self._sets.items())
             for i in range(0, len(rows), ROWS_PER_INSERT):
@@ -192,6 +198,8 @@ class SqliteTransaction:
         self._grow(len(key))
         self._sets.pop(key, None)
         self._adds.pop(key, None)
+        if self.written is not None:
+            self.written.add(key)
         self._conn.execute("DELETE FROM kv WHERE k = ?", (key,))
 
     def clear_range(self, begin: bytes, end: bytes) -> None:
@@ -202,6 +210,7 @@ class SqliteTransaction:
         if begin >= end:
             return
         self._flush()
+        self.written = None
         self._conn.execute("DELETE FROM kv WHERE k >= ? AND k < ?", (begin, end))
 
     def add(self, key: bytes, delta: int) -> None:
@@ -220,6 +229,14 @@ class SqliteTransaction:
 
     def _finish(self) -> None:
         self._open = False
+
+
+class _Commit(NamedTuple):
+    """One of this store's commits, as a prepared snapshot taken after an earlier one sees it."""
+
+    seq: int
+    written: set[bytes] | None  # None: it cleared a range, so it may have touched any key
+    data_version: int  # the writer connection's PRAGMA data_version just after it
 
 
 class _Lane:
@@ -267,6 +284,7 @@ class SqliteStore:
         self.commits = 0
         self.retries = 0
         self._closed = False
+        self._recent: deque[_Commit] = deque(maxlen=COMMITS_REMEMBERED)
         self._writer = _Lane("sqlite-store", self._connect)
         self._reader = _Lane("sqlite-reader", partial(self._connect, READER_CACHE))
 
@@ -305,11 +323,36 @@ class SqliteStore:
     async def transact_prepared(self, fn: Callable[[Transaction], T]) -> T:
         """`fn` on a snapshot on the reader thread, then its writes under the lock if nothing
         it read has changed (`prepared.py`): the writer thread only checks, writes, commits."""
+        after = self.commits  # every commit up to this one is in the snapshot taken next
         try:
             prepared, result = await self.read(partial(prepare, fn))
         except Exception:  # NeedsLock, or an error the authoritative run under the lock decides
             return await self.transact(fn)
-        return await self.transact(partial(commit_prepared, fn, prepared, result))
+        return await self.transact(partial(self._commit_prepared, fn, prepared, result, after))
+
+    def _commit_prepared(
+        self,
+        fn: Callable[[Transaction], T],
+        prepared: PreparedTransaction,
+        result: T,
+        after: int,
+        tr: SqliteTransaction,
+    ) -> T:
+        if self._unchanged_since(after, prepared.reads.keys(), tr):
+            prepared.replay(tr)
+            return result
+        return commit_prepared(fn, prepared, result, tr)  # re-reads the keys, or runs fn again
+
+    def _unchanged_since(self, after: int, keys: Collection[bytes], tr: SqliteTransaction) -> bool:
+        """Under the lock: did no commit since commit `after` write any of `keys`? Known without
+        reading them again when every later commit is one of ours that we remember and no other
+        connection has committed since (PRAGMA data_version). Otherwise: unknown, so False."""
+        later = [c for c in self._recent if c.seq >= after]
+        if not later or later[0].seq != after or later[-1].seq != self.commits:
+            return False
+        if tr._conn.execute("PRAGMA data_version").fetchone()[0] != later[0].data_version:
+            return False
+        return all(c.written is not None and c.written.isdisjoint(keys) for c in later[1:])
 
     def _run(self, fn: Callable[[SqliteTransaction], T], write: bool) -> T:
         if self._closed:
@@ -356,6 +399,8 @@ class SqliteStore:
         if fault == NOT_COMMITTED:
             raise StoreError(NOT_COMMITTED, "injected before commit")
         conn.execute("COMMIT")
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        self._recent.append(_Commit(self.commits + 1, tr.written, version))
         self.commits += 1
         if fault is not None:
             raise StoreError(fault, "injected after commit")

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from workers.store.errors import COMMIT_UNKNOWN_RESULT, StoreError
 from workers.store.faults import FaultInjector
 from workers.store.port import Store, Transaction, decode_int64, encode_int64
-from workers.store.prepared import NeedsLock, PreparedTransaction
+from workers.store.prepared import NeedsLock, PreparedTransaction, commit_prepared
 from workers.store.sqlite import SqliteStore
 
 
@@ -40,35 +42,98 @@ async def test_a_prepared_transaction_ends_like_a_plain_one(store: Store, prefix
     assert [decode_int64(v) for v in got] == [60, 40]
 
 
-async def test_a_key_changed_after_the_snapshot_makes_fn_run_again_under_the_lock(
-    tmp_path: Path, prefix: bytes
-) -> None:
-    """The interleaving a snapshot cannot see: another writer commits a key `fn` read between
-    the prepared run and its commit. The stale writes are dropped and `fn` runs again."""
+async def prepared_with_a_commit_in_between(
+    store: SqliteStore, meanwhile: Callable[[], Awaitable[object]], prefix: bytes
+) -> tuple[tuple[int, int], list[bool], int]:
+    """The interleaving a snapshot cannot see: `meanwhile` commits after the prepared run of
+    `move(prefix, 10)` and before its commit. Returns fn's result, whether each run of fn was
+    on the snapshot, and what `a` ends as."""
+    await store.transact(lambda tr: tr.set(prefix + b"a", encode_int64(100)))
+    prepared, release = threading.Event(), threading.Event()
+    runs: list[bool] = []
+
+    def fn(tr: Transaction) -> tuple[int, int]:
+        result = move(prefix, 10)(tr)
+        runs.append(isinstance(tr, PreparedTransaction))
+        if len(runs) == 1:
+            prepared.set()
+            assert release.wait(10)
+        return result
+
+    pending = asyncio.ensure_future(store.transact_prepared(fn))
+    assert await asyncio.to_thread(prepared.wait, 10)
+    await meanwhile()
+    release.set()
+    result = await pending
+    a = decode_int64(await store.read(lambda tr: tr.get(prefix + b"a")))
+    return result, runs, a
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SqliteStore]:
     store = SqliteStore(tmp_path / "s.db")
-    try:
-        await store.transact(lambda tr: tr.set(prefix + b"a", encode_int64(100)))
-        prepared, release = threading.Event(), threading.Event()
-        runs: list[bool] = []
+    yield store
+    store.close_sync()
 
-        def fn(tr: Transaction) -> tuple[int, int]:
-            result = move(prefix, 10)(tr)
-            runs.append(isinstance(tr, PreparedTransaction))
-            if len(runs) == 1:
-                prepared.set()
-                assert release.wait(10)
-            return result
 
-        pending = asyncio.ensure_future(store.transact_prepared(fn))
-        assert await asyncio.to_thread(prepared.wait, 10)
-        await store.transact(lambda tr: tr.set(prefix + b"a", encode_int64(1000)))  # meanwhile
-        release.set()
-        assert await pending == (10, 1)
-        assert runs == [True, False]  # the snapshot's run, then the authoritative one
-        a = await store.read(lambda tr: tr.get(prefix + b"a"))
-        assert decode_int64(a) == 990  # not 90: the concurrent write is not lost
-    finally:
-        await store.close()
+@pytest.fixture
+def rereads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times a prepared commit read its keys again (instead of trusting the write
+    sets of the commits since its snapshot)."""
+    calls: list[int] = []
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return commit_prepared(*args)
+
+    monkeypatch.setattr("workers.store.sqlite.commit_prepared", counted)
+    return calls
+
+
+@pytest.mark.parametrize("writer", ["this store", "another connection"])
+async def test_a_key_changed_after_the_snapshot_makes_fn_run_again_under_the_lock(
+    sqlite_store: SqliteStore, tmp_path: Path, prefix: bytes, writer: str
+) -> None:
+    """The stale writes are dropped and `fn` runs again, whoever wrote the key meanwhile."""
+    other = sqlite_store if writer == "this store" else SqliteStore(tmp_path / "s.db")
+
+    async def meanwhile() -> None:
+        await other.transact(lambda tr: tr.set(prefix + b"a", encode_int64(1000)))
+
+    result, runs, a = await prepared_with_a_commit_in_between(sqlite_store, meanwhile, prefix)
+    if other is not sqlite_store:
+        await other.close()
+    assert result == (10, 1)
+    assert runs == [True, False]  # the snapshot's run, then the authoritative one
+    assert a == 990  # not 90: the concurrent write is not lost
+
+
+async def test_an_unrelated_commit_of_this_store_keeps_the_prepared_writes_unread(
+    sqlite_store: SqliteStore, prefix: bytes, rereads: list[int]
+) -> None:
+    """The commit in between is this store's own and wrote none of fn's keys: its write set
+    says so, and the prepared writes apply without reading the keys again."""
+
+    async def meanwhile() -> None:
+        await sqlite_store.transact(lambda tr: tr.set(prefix + b"other", b"x"))
+
+    result, runs, a = await prepared_with_a_commit_in_between(sqlite_store, meanwhile, prefix)
+    assert (result, runs, a, rereads) == ((10, 1), [True], 90, [])
+
+
+async def test_a_commit_by_another_connection_makes_the_keys_be_read_again(
+    sqlite_store: SqliteStore, tmp_path: Path, prefix: bytes, rereads: list[int]
+) -> None:
+    """Another connection's commits are unknown here (PRAGMA data_version tells only that
+    there were some): the keys are read again, found unchanged, and the writes apply."""
+    other = SqliteStore(tmp_path / "s.db")
+
+    async def meanwhile() -> None:
+        await other.transact(lambda tr: tr.set(prefix + b"other", b"x"))
+
+    result, runs, a = await prepared_with_a_commit_in_between(sqlite_store, meanwhile, prefix)
+    await other.close()
+    assert (result, runs, a, rereads) == ((10, 1), [True], 90, [1])
 
 
 async def test_a_range_read_or_a_clear_runs_under_the_lock(store: Store, prefix: bytes) -> None:
