@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -18,6 +19,21 @@ from workers.nats_server import LocalNatsServer
 from workers.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """No garbage collection while pytest renders a result. In Python 3.11.7, `ast.parse` is
+    not reentrant (gh-106905): a collection during pytest's rendering of a failure can run a
+    finalizer that logs a traceback, which parses source as well, and the run then ends in an
+    INTERNALERROR ("AST constructor recursion depth mismatch") instead of showing the failure."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return (yield)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @pytest.fixture
