@@ -97,10 +97,16 @@ def prepare(fn: Callable[[Transaction], T], snapshot: Transaction) -> tuple[Prep
 
 
 def commit_prepared(
-    fn: Callable[[Transaction], T], prepared: PreparedTransaction, result: T, tr: Transaction
+    fn: Callable[[Transaction], T],
+    prepared: PreparedTransaction,
+    result: T,
+    tr: Transaction,
+    *,
+    unchanged: bool = False,
 ) -> T:
-    """The write transaction of a prepared `fn`: its writes if still valid, else `fn` again."""
-    if not prepared.still_valid(tr):
+    """The write transaction of a prepared `fn`: its writes if still valid, else `fn` again.
+    `unchanged`: the engine already knows no key it read has changed (no need to read them)."""
+    if not (unchanged or prepared.still_valid(tr)):
         return fn(tr)
     prepared.replay(tr)
     return result

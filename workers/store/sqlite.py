@@ -338,17 +338,15 @@ class SqliteStore:
         after: int,
         tr: SqliteTransaction,
     ) -> T:
-        if self._unchanged_since(after, prepared.reads.keys(), tr):
-            prepared.replay(tr)
-            return result
-        return commit_prepared(fn, prepared, result, tr)  # re-reads the keys, or runs fn again
+        unchanged = self._unchanged_since(after, prepared.reads.keys(), tr)
+        return commit_prepared(fn, prepared, result, tr, unchanged=unchanged)
 
     def _unchanged_since(self, after: int, keys: Collection[bytes], tr: SqliteTransaction) -> bool:
         """Under the lock: did no commit since commit `after` write any of `keys`? Known without
         reading them again when every later commit is one of ours that we remember and no other
         connection has committed since (PRAGMA data_version). Otherwise: unknown, so False."""
         later = [c for c in self._recent if c.seq >= after]
-        if not later or later[0].seq != after or later[-1].seq != self.commits:
+        if not later or later[0].seq != after:  # none yet, or `after` is forgotten
             return False
         if tr._conn.execute("PRAGMA data_version").fetchone()[0] != later[0].data_version:
             return False

@@ -7,14 +7,13 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from workers.store.errors import COMMIT_UNKNOWN_RESULT, StoreError
 from workers.store.faults import FaultInjector
 from workers.store.port import Store, Transaction, decode_int64, encode_int64
-from workers.store.prepared import NeedsLock, PreparedTransaction, commit_prepared
+from workers.store.prepared import NeedsLock, PreparedTransaction
 from workers.store.sqlite import SqliteStore
 
 
@@ -81,12 +80,13 @@ def rereads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many times a prepared commit read its keys again (instead of trusting the write
     sets of the commits since its snapshot)."""
     calls: list[int] = []
+    still_valid = PreparedTransaction.still_valid
 
-    def counted(*args: Any) -> Any:
+    def counted(self: PreparedTransaction, tr: Transaction) -> bool:
         calls.append(1)
-        return commit_prepared(*args)
+        return still_valid(self, tr)
 
-    monkeypatch.setattr("workers.store.sqlite.commit_prepared", counted)
+    monkeypatch.setattr(PreparedTransaction, "still_valid", counted)
     return calls
 
 
