@@ -21,14 +21,16 @@ from faststream.nats.security import (
 from prometheus_client import CollectorRegistry
 
 from events.subjects import STREAM_EVENTS
-from workers.bootstrap import open_configured_store, repositories
+from workers.bootstrap import key_root, open_configured_store, repositories
 from workers.consumer import FAMILIES, BatchConsumer, durable_name, subscribe_all
 from workers.ingest import Ingestor
 from workers.observability.logs import adopt_faststream_logger
 from workers.observability.metrics import Metrics
 from workers.observability.pending import poll_pending
+from workers.prepare_pool import PreparePool
 from workers.settings import Settings, SettingsError
 from workers.store import Store
+from workers.store.sqlite import SqliteStore
 from workers.streams import ensure_streams
 from workers.tasks import cancel_and_wait, finish_within
 
@@ -132,6 +134,8 @@ class Worker:
         # acks need the connection: it is drained (acks flushed) only now
         if not await finish_within(self.broker.stop(), max(1.0, left())):
             log.warning("the NATS connection did not close in time; unflushed acks redeliver")
+        if self.ingestor.pool is not None:
+            await self.ingestor.pool.close()
         await self.store.close()
         log.info(
             "worker stopped: %s",
@@ -148,8 +152,14 @@ def build_worker(
     store = store or open_configured_store(settings)
     metrics = metrics or Metrics()
     broker = make_broker(settings, metrics.registry if settings.metrics_port else None)
-    ingestor = Ingestor(store, repositories(settings))
-    consumer = BatchConsumer(ingestor, broker, settings, metrics=metrics)
+    repos = repositories(settings)
+    pool = None
+    if settings.prepare_processes and isinstance(store, SqliteStore):
+        pool = PreparePool(store, key_root(settings), settings.prepare_processes)
+    ingestor = Ingestor(store, repos, pool)
+    # one batch in the writer, one being prepared by each process (or the reader thread)
+    in_flight = 1 + max(1, settings.prepare_processes if pool else 1)
+    consumer = BatchConsumer(ingestor, broker, settings, in_flight=in_flight, metrics=metrics)
     subscribe_all(broker, consumer.handle, settings)
     return Worker(settings, store, broker, ingestor, consumer, metrics)
 

@@ -13,5 +13,9 @@ def open_configured_store(settings: Settings) -> Store:
     return open_store(settings.store_url, timeout_s=settings.store_timeout_s, faults=faults)
 
 
+def key_root(settings: Settings) -> tuple[str]:
+    return (settings.key_root,)
+
+
 def repositories(settings: Settings) -> Repositories:
-    return Repositories(Keys((settings.key_root,)))
+    return Repositories(Keys(key_root(settings)))

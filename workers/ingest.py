@@ -13,9 +13,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from itertools import groupby
 from operator import itemgetter
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -26,6 +27,9 @@ from workers.ids import uuid7s
 from workers.repositories import Repositories
 from workers.store.errors import StoreError
 from workers.store.port import Store, Transaction
+
+if TYPE_CHECKING:
+    from workers.prepare_pool import PreparePool
 
 log = logging.getLogger(__name__)
 
@@ -70,26 +74,41 @@ consecutive slices, in order, so big messages never hit FoundationDB's 10 MB lim
 
 
 class Ingestor:
-    def __init__(self, store: Store, repos: Repositories) -> None:
+    def __init__(self, store: Store, repos: Repositories, pool: PreparePool | None = None) -> None:
         self.store = store
         self.repos = repos
+        self.pool = pool  # prepares big batches in other processes (SQLite only)
         self.stats = IngestStats()
 
     async def apply(self, batch: list[Incoming]) -> list[Result]:
-        results: list[Result | None] = [None] * len(batch)
-        decoded: list[Decoded] = []
-        for i, item in enumerate(batch):
-            event_or_reason = decode(item)
-            if isinstance(event_or_reason, str):
-                results[i] = Result(Outcome.DEAD, event_or_reason)
-            else:
-                decoded.append((i, item.subject, event_or_reason))
+        final = None
+        if self.pool is not None and len(batch) >= PREPARE_FROM:
+            final = await self._apply_in_pool(self.pool, batch)
+        if final is None:
+            final = await self._apply_here(batch)
+        self._count(batch, final)
+        return final
+
+    async def _apply_in_pool(self, pool: PreparePool, batch: list[Incoming]) -> list[Result] | None:
+        """One transaction prepared in a child process; None if it must be applied here (too
+        big for one transaction, or a failure that the slower path below knows how to handle)."""
+        if sum(len(item.data) for item in batch) > SLICE_BYTES:
+            return None
+        audit_ids = uuid7s(len(batch))
+        now_ms = int(time.time() * 1000)
+        try:
+            fn = partial(apply_raw, self.repos, batch, audit_ids, now_ms)
+            return await pool.transact(fn, batch, audit_ids, now_ms)
+        except Exception as e:
+            log.info("batch of %d not applied as prepared (%s); applying it here", len(batch), e)
+            return None
+
+    async def _apply_here(self, batch: list[Incoming]) -> list[Result]:
+        results, decoded = decode_all(batch)
         for part in _slices(decoded, batch):
             for (i, _, _), result in zip(part, await self._apply_decoded(part), strict=True):
                 results[i] = result
-        final = [r for r in results if r is not None]
-        self._count(batch, final)
-        return final
+        return [r for r in results if r is not None]
 
     async def _apply_decoded(self, decoded: list[Decoded]) -> list[Result]:
         audit_ids = uuid7s(len(decoded))  # made outside the retry loop
@@ -100,7 +119,8 @@ class Ingestor:
             # lock; a small one (traffic is light) goes straight to it: one thread hop less.
             big = len(decoded) >= PREPARE_FROM
             transact = self.store.transact_prepared if big else self.store.transact
-            return await transact(lambda tr: self._apply_all(tr, decoded, audit_ids, now_ms))
+            fn = partial(apply_events, self.repos, decoded, audit_ids, now_ms)
+            return await transact(fn)
         except StoreError as e:
             if e.retryable:
                 return [Result(Outcome.RETRY, str(e))] * len(decoded)
@@ -112,35 +132,6 @@ class Ingestor:
             return [Result(Outcome.DEAD, _describe(reason))]
         log.info("batch of %d failed (%s); applying one per transaction", len(decoded), reason)
         return [r for d in decoded for r in await self._apply_decoded([d])]
-
-    def _apply_all(
-        self, tr: Transaction, decoded: list[Decoded], audit_ids: list[UUID], now_ms: int
-    ) -> list[Result]:
-        repos = self.repos
-        done = repos.applied.applied(tr, [(e.tenant_id, e.event_id) for _, _, e in decoded])
-        memo = BatchMemo()
-        seen: set[tuple[UUID, UUID]] = set()
-        results = []
-        fresh: list[tuple[str, Unit, Event]] = []
-        for (_, subject, event), audit_id, applied in zip(decoded, audit_ids, done, strict=True):
-            key = (event.tenant_id, event.event_id)
-            if applied or key in seen:
-                results.append(DUPLICATE)
-                continue
-            seen.add(key)
-            fresh.append((subject, Unit(tr, repos, audit_id, memo), event))
-            repos.applied.mark(tr, event.tenant_id, event.event_id, now_ms)
-            results.append(APPLIED)
-        for subject, run in groupby(fresh, key=itemgetter(0)):  # runs keep the batch's order
-            work = [(unit, event) for _, unit, event in run]
-            if (apply_run := BATCH_HANDLERS.get(subject)) is not None:
-                apply_run(work)
-            else:
-                for unit, event in work:
-                    HANDLERS[subject](unit, event)
-        for tenant_id in {t for t, _ in seen}:
-            repos.tenants.mark_seen(tr, tenant_id)
-        return results
 
     def _count(self, batch: list[Incoming], results: list[Result]) -> None:
         st = self.stats
@@ -156,6 +147,71 @@ class Ingestor:
                 st.dead += 1
             else:
                 st.retried += 1
+
+
+def apply_events(
+    repos: Repositories,
+    decoded: list[Decoded],
+    audit_ids: list[UUID],
+    now_ms: int,
+    tr: Transaction,
+) -> list[Result]:
+    """The exactly-once core: valid events, their dedupe marks and effects, one transaction."""
+    done = repos.applied.applied(tr, [(e.tenant_id, e.event_id) for _, _, e in decoded])
+    memo = BatchMemo()
+    seen: set[tuple[UUID, UUID]] = set()
+    results = []
+    fresh: list[tuple[str, Unit, Event]] = []
+    for (_, subject, event), audit_id, applied in zip(decoded, audit_ids, done, strict=True):
+        key = (event.tenant_id, event.event_id)
+        if applied or key in seen:
+            results.append(DUPLICATE)
+            continue
+        seen.add(key)
+        fresh.append((subject, Unit(tr, repos, audit_id, memo), event))
+        repos.applied.mark(tr, event.tenant_id, event.event_id, now_ms)
+        results.append(APPLIED)
+    for subject, run in groupby(fresh, key=itemgetter(0)):  # runs keep the batch's order
+        work = [(unit, event) for _, unit, event in run]
+        if (apply_run := BATCH_HANDLERS.get(subject)) is not None:
+            apply_run(work)
+        else:
+            for unit, event in work:
+                HANDLERS[subject](unit, event)
+    for tenant_id in {t for t, _ in seen}:
+        repos.tenants.mark_seen(tr, tenant_id)
+    return results
+
+
+def apply_raw(
+    repos: Repositories,
+    batch: list[Incoming],
+    audit_ids: list[UUID],
+    now_ms: int,
+    tr: Transaction,
+) -> list[Result]:
+    """A whole raw batch in one transaction, decoding included (what a child process runs):
+    one result per event, the invalid ones dead with their reason. `audit_ids`: one per event."""
+    results, decoded = decode_all(batch)
+    ids = [audit_ids[i] for i, _, _ in decoded]
+    for (i, _, _), result in zip(
+        decoded, apply_events(repos, decoded, ids, now_ms, tr), strict=True
+    ):
+        results[i] = result
+    return [r for r in results if r is not None]
+
+
+def decode_all(batch: list[Incoming]) -> tuple[list[Result | None], list[Decoded]]:
+    """Each invalid event's result (dead, with the reason) and the valid ones, in order."""
+    results: list[Result | None] = [None] * len(batch)
+    decoded: list[Decoded] = []
+    for i, item in enumerate(batch):
+        event_or_reason = decode(item)
+        if isinstance(event_or_reason, str):
+            results[i] = Result(Outcome.DEAD, event_or_reason)
+        else:
+            decoded.append((i, item.subject, event_or_reason))
+    return results, decoded
 
 
 def _slices(decoded: list[Decoded], batch: list[Incoming]) -> Iterator[list[Decoded]]:

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         description="Most events per fetch and transaction (a batch whose bodies pass 2 MB is "
         "committed in slices). Batches fill only under load.",
     )
+    prepare_processes: int = Field(
+        2,
+        ge=0,
+        le=16,
+        description="Processes that decode and prepare big batches (100 events or more) for an "
+        "SQLite store, beside the worker's own GIL; 0: all in the worker process.",
+    )
     fetch_timeout_s: float = Field(
         0.01, gt=0, description="Longest wait to fill a batch: low latency when traffic is light."
     )

@@ -3,10 +3,11 @@
 SQLite has one writer at a time; a transaction that spends most of its time in Python (the
 ingest path builds models, JSON and keys) would hold that lock for all of it. Here `fn` first
 runs on a snapshot, on the reader thread, with what it reads recorded and what it writes
-buffered. Then, under the write lock, the recorded keys are read again: if every one still
-holds the value `fn` saw, its writes are applied as they are; if not, `fn` runs again under the
-lock. This is FoundationDB's own commit (reads at a read version, conflicts checked at commit),
-so on FoundationDB `transact_prepared` is plain `transact`.
+buffered. Then, under the write lock, the recorded keys are checked (`reads_still_hold`, or
+the engine's own record of what it wrote since): if every one still holds the value `fn` saw,
+its writes are applied as they are; if not, `fn` runs again under the lock. This is
+FoundationDB's own commit (reads at a read version, conflicts checked at commit), so on
+FoundationDB `transact_prepared` is plain `transact`.
 
 A snapshot can vouch only for point reads: a range read or a clear makes `fn` run under the
 lock from the start (`NeedsLock`), so such transactions lose nothing but the attempt.
@@ -78,35 +79,13 @@ class PreparedTransaction:
         else:
             self.adds[key] = self.adds.get(key, 0) + delta
 
-    def still_valid(self, tr: Transaction) -> bool:
-        """Under the lock: does every key read still hold what the snapshot showed?"""
-        keys = list(self.reads)
-        return tr.get_many(keys) == [self.reads[k] for k in keys]
 
-    def replay(self, tr: Transaction) -> None:
-        """The buffered writes, onto the real transaction (its limits apply there)."""
-        for key, value in self.sets.items():
-            tr.set(key, value)
-        for key, delta in self.adds.items():
-            tr.add(key, delta)
+def reads_still_hold(reads: dict[bytes, bytes | None], tr: Transaction) -> bool:
+    """Under the lock: does every key read still hold what the snapshot showed?"""
+    keys = list(reads)
+    return tr.get_many(keys) == [reads[k] for k in keys]
 
 
 def prepare(fn: Callable[[Transaction], T], snapshot: Transaction) -> tuple[PreparedTransaction, T]:
     prepared = PreparedTransaction(snapshot)
     return prepared, fn(prepared)
-
-
-def commit_prepared(
-    fn: Callable[[Transaction], T],
-    prepared: PreparedTransaction,
-    result: T,
-    tr: Transaction,
-    *,
-    unchanged: bool = False,
-) -> T:
-    """The write transaction of a prepared `fn`: its writes if still valid, else `fn` again.
-    `unchanged`: the engine already knows no key it read has changed (no need to read them)."""
-    if not (unchanged or prepared.still_valid(tr)):
-        return fn(tr)
-    prepared.replay(tr)
-    return result

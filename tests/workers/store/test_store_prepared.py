@@ -10,11 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from workers.store.errors import COMMIT_UNKNOWN_RESULT, StoreError
+from workers.store import sqlite
+from workers.store.errors import (
+    COMMIT_UNKNOWN_RESULT,
+    KEY_TOO_LARGE,
+    TRANSACTION_TOO_LARGE,
+    VALUE_TOO_LARGE,
+    StoreError,
+)
 from workers.store.faults import FaultInjector
 from workers.store.port import Store, Transaction, decode_int64, encode_int64
 from workers.store.prepared import NeedsLock, PreparedTransaction
-from workers.store.sqlite import SqliteStore
+from workers.store.sqlite import KEY_OUTSIDE_LEGAL_RANGE, SqliteStore
 
 
 def move(prefix: bytes, amount: int):  # type: ignore[no-untyped-def]
@@ -80,13 +87,13 @@ def rereads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many times a prepared commit read its keys again (instead of trusting the write
     sets of the commits since its snapshot)."""
     calls: list[int] = []
-    still_valid = PreparedTransaction.still_valid
+    reads_still_hold = sqlite.reads_still_hold
 
-    def counted(self: PreparedTransaction, tr: Transaction) -> bool:
+    def counted(reads: dict[bytes, bytes | None], tr: Transaction) -> bool:
         calls.append(1)
-        return still_valid(self, tr)
+        return reads_still_hold(reads, tr)
 
-    monkeypatch.setattr(PreparedTransaction, "still_valid", counted)
+    monkeypatch.setattr(sqlite, "reads_still_hold", counted)
     return calls
 
 
@@ -189,3 +196,50 @@ async def test_a_commit_of_unknown_result_replays_into_the_real_state(
         assert decode_int64(await store.read(lambda tr: tr.get(prefix + b"count"))) == 1
     finally:
         await store.close()
+
+
+BIG = b"v" * 90_000
+
+
+@pytest.mark.parametrize(
+    ("writes", "code"),
+    [
+        ([(b"k" * 10_001, b"v")], KEY_TOO_LARGE),
+        ([(b"\xff\x01", b"v")], KEY_OUTSIDE_LEGAL_RANGE),
+        ([(b"k", b"v" * 100_001)], VALUE_TOO_LARGE),
+        ([(b"k%d" % i, BIG) for i in range(112)], TRANSACTION_TOO_LARGE),  # 10.08 MB
+    ],
+)
+async def test_a_write_plan_refuses_what_a_transaction_refuses(
+    sqlite_store: SqliteStore, writes: list[tuple[bytes, bytes]], code: int
+) -> None:
+    """Plans are checked where they are made (another thread or process): the same limits."""
+
+    def fn(tr: Transaction) -> None:
+        for key, value in writes:
+            tr.set(key, value)
+
+    with pytest.raises(StoreError) as plain:
+        await sqlite_store.transact(fn)
+    prepared = PreparedTransaction(None)  # type: ignore[arg-type]  # writes need no snapshot
+    fn(prepared)
+    with pytest.raises(StoreError) as planned:
+        sqlite.plan_writes(prepared)
+    assert plain.value.code == planned.value.code == code
+
+
+async def test_a_plan_made_on_another_connection_commits_once(
+    sqlite_store: SqliteStore, prefix: bytes
+) -> None:
+    """`transact_planned` with `SqliteSnapshots`, as a preparing process uses them."""
+    snapshots = sqlite.SqliteSnapshots(sqlite_store.path)
+    fn = move(prefix, 7)
+
+    async def elsewhere() -> tuple[tuple[int, int], sqlite.WritePlan]:
+        return snapshots.prepare(fn)
+
+    try:
+        assert await sqlite_store.transact_planned(fn, elsewhere) == (7, 1)
+        assert await sqlite_store.transact_planned(fn, elsewhere) == (14, 2)
+    finally:
+        snapshots.close()

@@ -1,0 +1,200 @@
+"""Big batches prepared in child processes (real ones, spawned): the same outcome as a batch
+applied in the worker, nothing applied twice when the plan is stale or a child dies, and no
+child outlives its worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import eventually
+from tests.workers.ingest.events_factory import dumps, later, message_sent
+from workers import ingest
+from workers.ingest import Incoming, Ingestor, Outcome, Result
+from workers.prepare_pool import PreparePool
+from workers.repositories import Repositories
+from workers.store.sqlite import SqliteStore, WritePlan
+
+ROOT = ("ide",)
+
+
+@pytest.fixture
+async def pooled(tmp_path: Path) -> AsyncIterator[Ingestor]:
+    store = SqliteStore(tmp_path / "pooled.db")
+    pool = PreparePool(store, ROOT, processes=2)
+    yield Ingestor(store, Repositories(), pool)
+    await pool.close()
+    await store.close()
+
+
+@pytest.fixture
+def runs_here(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times a batch given to the pool ran in this process instead (the fallback)."""
+    calls: list[int] = []
+    apply_raw = ingest.apply_raw
+
+    def counted(*args: Any) -> list[Result]:
+        calls.append(1)
+        return apply_raw(*args)
+
+    monkeypatch.setattr(ingest, "apply_raw", counted)
+    return calls
+
+
+def batch(tenant: uuid.UUID, conv: uuid.UUID, n: int) -> list[Incoming]:
+    bodies = [message_sent(tenant, conv, tokens=3, at=later(i)) for i in range(n)]
+    return [Incoming("message.sent", dumps(b)) for b in bodies]
+
+
+BAD = [
+    Incoming("message.sent", b"{not json"),
+    Incoming("message.sent", b'{"event_id": "not-a-uuid"}'),
+    Incoming("nobody.listens", b"{}"),
+]
+
+
+async def counts(ingestor: Ingestor, tenant: uuid.UUID, conv: uuid.UUID) -> tuple[int, int]:
+    repos = ingestor.repos
+    return await ingestor.store.read(lambda tr: repos.conversations.counts(tr, tenant, conv))
+
+
+def pool_of(ingestor: Ingestor) -> PreparePool:
+    assert ingestor.pool is not None
+    return ingestor.pool
+
+
+async def test_a_batch_prepared_in_a_child_ends_like_one_applied_here(
+    pooled: Ingestor, tmp_path: Path, runs_here: list[int]
+) -> None:
+    tenant, conv = uuid.uuid4(), uuid.uuid4()
+    good = batch(tenant, conv, ingest.PREPARE_FROM + 20)
+    mixed = good[:50] + BAD + good[50:] + good[:5]  # bad input and redeliveries in between
+    here_store = SqliteStore(tmp_path / "here.db")
+    here = Ingestor(here_store, Repositories())
+    try:
+        expected = await here.apply(mixed)
+        got = await pooled.apply(mixed)
+        assert got == expected  # outcomes and dead-letter reasons alike
+        assert runs_here == []  # prepared in a child, committed here
+        assert pool_of(pooled).pids()
+        assert await counts(pooled, tenant, conv) == await counts(here, tenant, conv)
+        assert await counts(pooled, tenant, conv) == (len(good), 3 * len(good))
+    finally:
+        await here_store.close()
+
+
+async def test_a_batch_delivered_again_is_all_duplicates(
+    pooled: Ingestor, runs_here: list[int]
+) -> None:
+    tenant, conv = uuid.uuid4(), uuid.uuid4()
+    events = batch(tenant, conv, ingest.PREPARE_FROM)
+    await pooled.apply(events)
+    again = await pooled.apply(events)
+    assert {r.outcome for r in again} == {Outcome.DUPLICATE}
+    assert runs_here == []
+    assert await counts(pooled, tenant, conv) == (len(events), 3 * len(events))
+
+
+async def test_a_plan_whose_reads_changed_before_its_commit_is_dropped(
+    pooled: Ingestor, runs_here: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another batch applies one of the events between the child's snapshot and the commit:
+    the plan would apply it a second time, so the batch runs again here and that event is a
+    duplicate."""
+    tenant, conv = uuid.uuid4(), uuid.uuid4()
+    events = batch(tenant, conv, ingest.PREPARE_FROM)
+    pool = pool_of(pooled)
+    plan = pool._plan
+
+    async def overtaken(*args: Any) -> tuple[list[Result], WritePlan]:
+        prepared = await plan(*args)
+        here = Ingestor(pooled.store, pooled.repos)  # no pool: applied in this process
+        assert [r.outcome for r in await here.apply(events[:1])] == [Outcome.APPLIED]
+        return prepared
+
+    monkeypatch.setattr(pool, "_plan", overtaken)
+    results = await pooled.apply(events)
+    assert [r.outcome for r in results] == [Outcome.DUPLICATE] + [Outcome.APPLIED] * (
+        len(events) - 1
+    )
+    assert runs_here == [1]
+    assert await counts(pooled, tenant, conv) == (len(events), 3 * len(events))
+
+
+async def test_a_child_killed_mid_work_loses_nothing_and_is_replaced(
+    pooled: Ingestor, runs_here: list[int], caplog: pytest.LogCaptureFixture
+) -> None:
+    tenant, conv = uuid.uuid4(), uuid.uuid4()
+    first, second, third = (batch(tenant, conv, ingest.PREPARE_FROM) for _ in range(3))
+    pool = pool_of(pooled)
+    await pooled.apply(first)
+    old = pool.pids()
+    for pid in old:
+        os.kill(pid, signal.SIGKILL)
+    assert {r.outcome for r in await pooled.apply(second)} == {Outcome.APPLIED}
+    assert runs_here == [1] and pool.restarts == 1
+    assert "a batch-preparing process died" in caplog.text
+    assert {r.outcome for r in await pooled.apply(third)} == {Outcome.APPLIED}
+    assert runs_here == [1]  # new children took the third batch
+    assert pool.pids() and not set(pool.pids()) & set(old)
+    assert await counts(pooled, tenant, conv) == (300, 900)
+
+
+async def test_closing_the_pool_stops_its_children(pooled: Ingestor) -> None:
+    await pooled.apply(batch(uuid.uuid4(), uuid.uuid4(), ingest.PREPARE_FROM))
+    pool = pool_of(pooled)
+    pids = pool.pids()
+    assert pids  # processes start on demand: one batch needed one
+    await pool.close()
+    await eventually(lambda: not any(alive(p) for p in pids), what="the children to exit")
+
+
+KILLED_WORKER = """
+import asyncio, os, signal, sys, uuid
+sys.path.insert(0, {root!r})
+from tests.workers.ingest.test_prepare_pool import batch
+from workers.ingest import Ingestor
+from workers.prepare_pool import PreparePool
+from workers.repositories import Repositories
+from workers.store.sqlite import SqliteStore
+
+async def main():
+    store = SqliteStore({db!r})
+    pool = PreparePool(store, ("ide",), processes=2)
+    await Ingestor(store, Repositories(), pool).apply(batch(uuid.uuid4(), uuid.uuid4(), 100))
+    print(*pool.pids(), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+async def test_children_exit_when_their_worker_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "killed_worker.py"
+    root = str(Path(__file__).resolve().parents[3])
+    script.write_text(KILLED_WORKER.format(root=root, db=str(tmp_path / "killed.db")))
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    pids = [int(p) for p in done.stdout.split()]
+    assert pids  # processes start on demand: one batch needed one
+    await eventually(lambda: not any(alive(p) for p in pids), what="orphaned children to exit")
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie awaiting its parent's wait() counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
