@@ -67,13 +67,30 @@ POLL_S = 0.02
 
 
 def rss_mb(pid: int) -> float | None:
+    """The process's resident memory plus its children's (a worker's batch-preparing ones)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+                own = int(line.split()[1]) / 1024
+                return own + sum(rss_mb(child) or 0.0 for child in children(pid))
     except OSError:
         return None
     return None
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def io_pressure() -> float | None:
+    """Share of the last 10 s in which some task waited for I/O (Linux PSI), in %."""
+    try:
+        return float(Path("/proc/pressure/io").read_text().split()[1].removeprefix("avg10="))
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -248,13 +265,15 @@ class Soak:
             "max_ms": round(max(latencies), 1) if latencies else None,
             "rss_mb": {k: round(v, 1) if v else None for k, v in mem.items()},
             "load_1m": round(os.getloadavg()[0], 2),
+            "io_pressure_pct": io_pressure(),
         }
         self.report["minutes"].append(line)
         rss = ", ".join(f"{k} {v:.0f} MB" for k, v in mem.items() if v)
         print(
             f"minute {minute:>3}: sent {traffic.sent:>9,}  backlog {line['backlog']:>6,}  "
             f"publish->queryable p50 {line['p50_ms']:>6} ms  p99 {line['p99_ms']:>6} ms "
-            f"({len(latencies)} probes)  RSS: {rss}  load {line['load_1m']}",
+            f"({len(latencies)} probes)  RSS: {rss}  load {line['load_1m']}  "
+            f"io-wait {line['io_pressure_pct']}%",
             flush=True,
         )
 
