@@ -158,7 +158,7 @@ def build_worker(
         pool = PreparePool(store, key_root(settings), settings.prepare_processes)
     ingestor = Ingestor(store, repos, pool)
     # one batch in the writer, one being prepared by each process (or the reader thread)
-    in_flight = 1 + max(1, settings.prepare_processes if pool else 1)
+    in_flight = 1 + (pool.processes if pool else 1)
     consumer = BatchConsumer(ingestor, broker, settings, in_flight=in_flight, metrics=metrics)
     subscribe_all(broker, consumer.handle, settings)
     return Worker(settings, store, broker, ingestor, consumer, metrics)

@@ -9,19 +9,24 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from nats.aio.client import Client
 
 from tests.helpers import eventually
 from tests.workers.ingest.events_factory import dumps, later, message_sent
+from tests.workers.ingest.test_ingestion_faults import expected, publish_messages
 from workers import ingest
+from workers.app import Worker
 from workers.ingest import Incoming, Ingestor, Outcome, Result
 from workers.prepare_pool import PreparePool
 from workers.repositories import Repositories
-from workers.store.sqlite import SqliteStore, WritePlan
+from workers.settings import Settings
+from workers.store.sqlite import SqliteStore, SqliteTransaction, WritePlan
+from workers.streams import ensure_streams
 
 ROOT = ("ide",)
 
@@ -198,3 +203,35 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+async def test_a_backlog_from_nats_is_prepared_in_children_and_applied_once(
+    settings: Settings,
+    producer: Client,
+    start_worker: Callable[..., Awaitable[Worker]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real path: events published with plain nats-py before the worker starts, so its
+    batches are full (100) and go to the children."""
+    plans: list[int] = []
+    write_plan = SqliteTransaction.write_plan
+
+    def counted(self: SqliteTransaction, plan: WritePlan) -> None:
+        plans.append(len(plan.written))
+        write_plan(self, plan)
+
+    monkeypatch.setattr(SqliteTransaction, "write_plan", counted)
+    tenant, convs, n = uuid.uuid4(), [uuid.uuid4() for _ in range(3)], 1000
+    await ensure_streams(producer.jetstream(), settings)
+    await publish_messages(producer, tenant, convs, n)
+    worker = await start_worker(settings)
+    stats = worker.ingestor.stats
+    await eventually(lambda: stats.applied + stats.duplicates >= n, what="the backlog applied")
+    assert (stats.applied, stats.duplicates, stats.dead) == (n, 0, 0)
+    assert pool_of(worker.ingestor).pids() and plans  # children prepared, the worker committed
+    repos = worker.ingestor.repos
+    got = {
+        c: await worker.store.read(lambda tr, c=c: repos.conversations.counts(tr, tenant, c))
+        for c in convs
+    }
+    assert got == expected(n, convs)
