@@ -251,7 +251,7 @@ class WritePlan(NamedTuple):
     It is built where `fn` ran (the reader thread, or another process) because the writer
     thread shares the GIL: every statement it runs releases the GIL for SQLite and must win
     it back, and while other threads run Python each win can cost a switch interval (5 ms).
-    A batch of 2,000 events is then four statements instead of a Python loop over its rows.
+    A batch of 2,000 message.sent events (16,000 rows) is then 16 statements and a commit.
     """
 
     reads: dict[bytes, bytes | None]  # every key `fn` read, with the value it saw
