@@ -229,11 +229,20 @@ async def test_a_write_plan_refuses_what_a_transaction_refuses(
 
 
 async def test_a_plan_made_on_another_connection_commits_once(
-    sqlite_store: SqliteStore, prefix: bytes
+    sqlite_store: SqliteStore, prefix: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`transact_planned` with `SqliteSnapshots`, as a preparing process uses them."""
+    """`transact_planned` with `SqliteSnapshots`, as a preparing process uses them: the plan is
+    what gets committed (`fn` never runs under the lock), and each plan exactly once."""
     snapshots = sqlite.SqliteSnapshots(sqlite_store.path)
     fn = move(prefix, 7)
+    committed: list[int] = []
+    write_plan = sqlite.SqliteTransaction.write_plan
+
+    def counted(self: sqlite.SqliteTransaction, plan: sqlite.WritePlan) -> None:
+        committed.append(len(plan.written))
+        write_plan(self, plan)
+
+    monkeypatch.setattr(sqlite.SqliteTransaction, "write_plan", counted)
 
     async def elsewhere() -> tuple[tuple[int, int], sqlite.WritePlan]:
         return snapshots.prepare(fn)
@@ -241,5 +250,6 @@ async def test_a_plan_made_on_another_connection_commits_once(
     try:
         assert await sqlite_store.transact_planned(fn, elsewhere) == (7, 1)
         assert await sqlite_store.transact_planned(fn, elsewhere) == (14, 2)
+        assert committed == [3, 3]  # a, b and the move counter, from each plan
     finally:
         snapshots.close()
