@@ -257,8 +257,16 @@ class WritePlan(NamedTuple):
     reads: dict[bytes, bytes | None]  # every key `fn` read, with the value it saw
     inserts: list[tuple[str, list[bytes]]]  # (INSERT ... VALUES (?, ?), ..., parameters)
     adds: list[tuple[bytes, bytes]]  # (key, delta) rows for _ADD, sorted
-    written: set[bytes]
     size: int  # bytes, as the transaction-size limit counts them
+
+    @property
+    def written(self) -> set[bytes]:
+        """Every key the plan writes (derived, so it does not travel between processes)."""
+        keys: set[bytes] = set()
+        for _, params in self.inserts:
+            keys.update(params[0::2])  # (key, value, key, value, ...)
+        keys.update(k for k, _ in self.adds)
+        return keys
 
 
 def plan_writes(prepared: PreparedTransaction) -> WritePlan:
@@ -281,9 +289,7 @@ def plan_writes(prepared: PreparedTransaction) -> WritePlan:
         chunk = rows[i : i + PLAN_ROWS]
         inserts.append((_set_rows(len(chunk)), [x for row in chunk for x in row]))
     adds = sorted((k, add_int64(None, d)) for k, d in prepared.adds.items())
-    written = set(prepared.sets)
-    written.update(prepared.adds)
-    return WritePlan(prepared.reads, inserts, adds, written, size)
+    return WritePlan(prepared.reads, inserts, adds, size)
 
 
 def prepare_plan(fn: Callable[[Transaction], T], snapshot: Transaction) -> tuple[T, WritePlan]:
