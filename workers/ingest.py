@@ -91,8 +91,9 @@ class Ingestor:
 
     async def _apply_in_pool(self, pool: PreparePool, batch: list[Incoming]) -> list[Result] | None:
         """One transaction prepared in a child process; None if it must be applied here (too
-        big for one transaction, or a failure that the slower path below knows how to handle)."""
-        if sum(len(item.data) for item in batch) > SLICE_BYTES:
+        big for one transaction, the children not up yet, or a failure that the slower path
+        below knows how to handle)."""
+        if sum(len(item.data) for item in batch) > SLICE_BYTES or not pool.ready():
             return None
         audit_ids = uuid7s(len(batch))
         now_ms = int(time.time() * 1000)

@@ -13,8 +13,11 @@ outcome and the `WritePlan`. The worker's writer thread checks the plan's reads 
 Exactly-once does not depend on the children. A plan whose reads changed before its commit
 (a dedupe mark, a conversation) is dropped, and the batch runs again under the write lock in
 the worker. So does a batch whose child failed or died, and the pool starts new children.
-Children start on the first big batch, ignore Ctrl-C (the worker stops them), and exit when
-the worker dies, even by SIGKILL.
+Children start on the first big batch, in the background: until they are up, big batches
+are applied in the worker, so none waits for them. They are forked from a fork server (a fresh
+process that imports the worker's modules once: ~0.3 s, where each spawned child would pay it
+again), never from the worker itself, whose threads (SQLite, NATS) a fork would copy mid-use.
+They ignore Ctrl-C (the worker stops them), and exit when the worker dies, even by SIGKILL.
 """
 
 from __future__ import annotations
@@ -25,11 +28,11 @@ import multiprocessing
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
+from multiprocessing.context import BaseContext
 from typing import Any
 from uuid import UUID
 
@@ -42,7 +45,6 @@ from workers.tasks import finish_within
 
 log = logging.getLogger(__name__)
 
-PARENT_POLL_S = 0.5  # how soon a child notices that its worker has died
 STOP_TIMEOUT_S = 10.0
 
 
@@ -57,6 +59,23 @@ class PreparePool:
         self.processes = processes
         self.restarts = 0
         self._executor: ProcessPoolExecutor | None = None
+        self._starting: list[Future[int]] = []  # one trivial call per process: done once up
+
+    def ready(self) -> bool:
+        """Are the children up? The first call starts them; False until they are."""
+        executor = self._running()
+        if not all(f.done() for f in self._starting):
+            return False
+        if any(f.exception() is not None for f in self._starting):
+            self._broken(executor)
+            return False
+        return True
+
+    async def started(self) -> None:
+        """Start the children and wait until they are up (or raise why they cannot be)."""
+        self._running()
+        for f in self._starting:
+            await asyncio.wrap_future(f)
 
     async def transact(
         self,
@@ -77,25 +96,29 @@ class PreparePool:
         try:
             return await loop.run_in_executor(executor, _prepare, batch, audit_ids, now_ms)
         except BrokenProcessPool:
-            if self._executor is executor:
-                self._executor = None
-                self.restarts += 1
-                executor.shutdown(wait=False, cancel_futures=True)
-                log.warning(
-                    "a batch-preparing process died; new ones start with the next big batch "
-                    "(this one is applied in the worker)"
-                )
+            self._broken(executor)
             raise
+
+    def _broken(self, executor: ProcessPoolExecutor) -> None:
+        if self._executor is executor:
+            self._executor = None
+            self.restarts += 1
+            executor.shutdown(wait=False, cancel_futures=True)
+            log.warning(
+                "a batch-preparing process died; new ones start with the next big batch "
+                "(meanwhile big batches are applied in the worker)"
+            )
 
     def _running(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(
+            self._executor = executor = ProcessPoolExecutor(
                 self.processes,
-                # spawn, not fork: the worker has threads (SQLite, NATS) a fork would copy mid-use
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=_context(),
                 initializer=_start_child,
-                initargs=(str(self.store.path), self.key_root, self.store.timeout_s, os.getpid()),
+                initargs=(str(self.store.path), self.key_root, self.store.timeout_s),
             )
+            # each submit spawns a process while none is idle: these start them all now
+            self._starting = [executor.submit(os.getpid) for _ in range(self.processes)]
         return self._executor
 
     def pids(self) -> list[int]:
@@ -113,24 +136,38 @@ class PreparePool:
             log.warning("batch-preparing processes did not stop in %.0f s", STOP_TIMEOUT_S)
 
 
+def _context() -> BaseContext:
+    """A fork server where the platform has one, else spawn (each child imports for itself).
+    Its preload includes `__main__` as spawn would run it: a script that starts a worker needs
+    `if __name__ == "__main__":` either way."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["__main__", __name__])
+    return context
+
+
 # What runs in a child process.
 
 _snapshots: SqliteSnapshots | None = None
 _repos: Repositories | None = None
 
 
-def _start_child(path: str, key_root: tuple[Any, ...], timeout_s: float, parent: int) -> None:
+def _start_child(path: str, key_root: tuple[Any, ...], timeout_s: float) -> None:
     global _snapshots, _repos
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's: it stops the pool
-    threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="parent-watch").start()
+    threading.Thread(target=_exit_with_worker, daemon=True, name="worker-watch").start()
     _snapshots = SqliteSnapshots(path, timeout_s=timeout_s)
     _repos = Repositories(Keys(key_root))
 
 
-def _exit_with(parent: int) -> None:
-    """A SIGKILLed worker cannot stop its children: each leaves when its parent is gone."""
-    while os.getppid() == parent:
-        time.sleep(PARENT_POLL_S)
+def _exit_with_worker() -> None:
+    """A SIGKILLed worker cannot stop its children: each leaves when the worker is gone. The
+    worker is multiprocessing's parent process even when the fork server forked the child,
+    and joining it returns when the worker's end of a pipe closes: no polling."""
+    worker = multiprocessing.parent_process()
+    if worker is not None:
+        worker.join()
     os._exit(0)
 
 

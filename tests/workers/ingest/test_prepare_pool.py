@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from tests.helpers import eventually
 from tests.workers.ingest.events_factory import dumps, later, message_sent
 from tests.workers.ingest.test_ingestion_faults import expected, publish_messages
 from workers import ingest
-from workers.app import Worker
+from workers.app import Worker, build_worker
 from workers.ingest import Incoming, Ingestor, Outcome, Result
 from workers.prepare_pool import PreparePool
 from workers.repositories import Repositories
@@ -35,6 +35,7 @@ ROOT = ("ide",)
 async def pooled(tmp_path: Path) -> AsyncIterator[Ingestor]:
     store = SqliteStore(tmp_path / "pooled.db")
     pool = PreparePool(store, ROOT, processes=2)
+    await pool.started()
     yield Ingestor(store, Repositories(), pool)
     await pool.close()
     await store.close()
@@ -147,6 +148,7 @@ async def test_a_child_killed_mid_work_loses_nothing_and_is_replaced(
     assert {r.outcome for r in await pooled.apply(second)} == {Outcome.APPLIED}
     assert runs_here == [1] and pool.restarts == 1
     assert "a batch-preparing process died" in caplog.text
+    await pool.started()
     assert {r.outcome for r in await pooled.apply(third)} == {Outcome.APPLIED}
     assert runs_here == [1]  # new children took the third batch
     assert pool.pids() and not set(pool.pids()) & set(old)
@@ -157,7 +159,7 @@ async def test_closing_the_pool_stops_its_children(pooled: Ingestor) -> None:
     await pooled.apply(batch(uuid.uuid4(), uuid.uuid4(), ingest.PREPARE_FROM))
     pool = pool_of(pooled)
     pids = pool.pids()
-    assert pids  # processes start on demand: one batch needed one
+    assert len(pids) == 2
     await pool.close()
     await eventually(lambda: not any(alive(p) for p in pids), what="the children to exit")
 
@@ -174,6 +176,7 @@ from workers.store.sqlite import SqliteStore
 async def main():
     store = SqliteStore({db!r})
     pool = PreparePool(store, ("ide",), processes=2)
+    await pool.started()
     await Ingestor(store, Repositories(), pool).apply(batch(uuid.uuid4(), uuid.uuid4(), 100))
     print(*pool.pids(), flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
@@ -192,7 +195,7 @@ async def test_children_exit_when_their_worker_is_killed(tmp_path: Path) -> None
     )
     assert done.returncode == -signal.SIGKILL, done.stderr
     pids = [int(p) for p in done.stdout.split()]
-    assert pids  # processes start on demand: one batch needed one
+    assert len(pids) == 2
     await eventually(lambda: not any(alive(p) for p in pids), what="orphaned children to exit")
 
 
@@ -206,10 +209,7 @@ def alive(pid: int) -> bool:
 
 
 async def test_a_backlog_from_nats_is_prepared_in_children_and_applied_once(
-    settings: Settings,
-    producer: Client,
-    start_worker: Callable[..., Awaitable[Worker]],
-    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings, producer: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real path: events published with plain nats-py before the worker starts, so its
     batches are full (100) and go to the children."""
@@ -224,7 +224,46 @@ async def test_a_backlog_from_nats_is_prepared_in_children_and_applied_once(
     tenant, convs, n = uuid.uuid4(), [uuid.uuid4() for _ in range(3)], 1000
     await ensure_streams(producer.jetstream(), settings)
     await publish_messages(producer, tenant, convs, n)
-    worker = await start_worker(settings)
+    worker = build_worker(settings)
+    await pool_of(worker.ingestor).started()  # else the worker may finish before they are up
+    await worker.start()
+    try:
+        await backlog_applied_once(worker, plans, tenant, convs, n)
+    finally:
+        await worker.stop()
+
+
+async def test_big_batches_are_applied_in_the_worker_until_the_children_are_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SqliteStore(tmp_path / "cold.db")
+    pool = PreparePool(store, ROOT, processes=1)
+    sent: list[int] = []  # batches handed to the child
+    plan = pool._plan
+
+    async def counted(*args: Any) -> tuple[list[Result], WritePlan]:
+        sent.append(1)
+        return await plan(*args)
+
+    monkeypatch.setattr(pool, "_plan", counted)
+    cold = Ingestor(store, Repositories(), pool)
+    tenant, conv = uuid.uuid4(), uuid.uuid4()
+    try:
+        results = await cold.apply(batch(tenant, conv, ingest.PREPARE_FROM))
+        assert {r.outcome for r in results} == {Outcome.APPLIED}
+        assert sent == [] and pool.pids()  # applied here while the child starts
+        await pool.started()
+        await cold.apply(batch(tenant, conv, ingest.PREPARE_FROM))
+        assert sent == [1]  # the next one went to the child
+        assert await counts(cold, tenant, conv) == (200, 600)
+    finally:
+        await pool.close()
+        await store.close()
+
+
+async def backlog_applied_once(
+    worker: Worker, plans: list[int], tenant: uuid.UUID, convs: list[uuid.UUID], n: int
+) -> None:
     stats = worker.ingestor.stats
     await eventually(lambda: stats.applied + stats.duplicates >= n, what="the backlog applied")
     assert (stats.applied, stats.duplicates, stats.dead) == (n, 0, 0)
