@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from events import Event, model_for_subject
 from workers.handlers import BATCH_HANDLERS, HANDLERS, BatchMemo, Unit
-from workers.ids import uuid7s
+from workers.ids import Uuid7Block, uuid7s
 from workers.repositories import Repositories
 from workers.store.errors import StoreError
 from workers.store.port import Store, Transaction
@@ -95,7 +95,7 @@ class Ingestor:
         below knows how to handle)."""
         if sum(len(item.data) for item in batch) > SLICE_BYTES or not pool.ready():
             return None
-        audit_ids = uuid7s(len(batch))
+        audit_ids = Uuid7Block.new(len(batch))  # made once: a retry or fallback reuses them
         now_ms = int(time.time() * 1000)
         try:
             fn = partial(apply_raw, self.repos, batch, audit_ids, now_ms)
@@ -187,14 +187,15 @@ def apply_events(
 def apply_raw(
     repos: Repositories,
     batch: list[Incoming],
-    audit_ids: list[UUID],
+    audit_ids: Uuid7Block,
     now_ms: int,
     tr: Transaction,
 ) -> list[Result]:
     """A whole raw batch in one transaction, decoding included (what a child process runs):
     one result per event, the invalid ones dead with their reason. `audit_ids`: one per event."""
     results, decoded = decode_all(batch)
-    ids = [audit_ids[i] for i, _, _ in decoded]
+    every_id = audit_ids.ids()
+    ids = [every_id[i] for i, _, _ in decoded]
     for (i, _, _), result in zip(
         decoded, apply_events(repos, decoded, ids, now_ms, tr), strict=True
     ):

@@ -34,8 +34,8 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from multiprocessing.context import BaseContext
 from typing import Any
-from uuid import UUID
 
+from workers.ids import Uuid7Block
 from workers.ingest import Incoming, Result, apply_raw
 from workers.repositories import Repositories
 from workers.store.keys import Keys
@@ -81,7 +81,7 @@ class PreparePool:
         self,
         fn: Callable[[Transaction], list[Result]],
         batch: list[Incoming],
-        audit_ids: list[UUID],
+        audit_ids: Uuid7Block,
         now_ms: int,
     ) -> list[Result]:
         """`fn` (the batch applied in this process) prepared in a child and committed here."""
@@ -89,7 +89,7 @@ class PreparePool:
         return await self.store.transact_planned(fn, plan)
 
     async def _plan(
-        self, batch: list[Incoming], audit_ids: list[UUID], now_ms: int
+        self, batch: list[Incoming], audit_ids: Uuid7Block, now_ms: int
     ) -> tuple[list[Result], WritePlan]:
         executor = self._running()
         loop = asyncio.get_running_loop()
@@ -172,7 +172,7 @@ def _exit_with_worker() -> None:
 
 
 def _prepare(
-    batch: list[Incoming], audit_ids: list[UUID], now_ms: int
+    batch: list[Incoming], audit_ids: Uuid7Block, now_ms: int
 ) -> tuple[list[Result], WritePlan]:
     if _snapshots is None or _repos is None:
         raise RuntimeError("a preparing process was not started by PreparePool")
