@@ -104,6 +104,7 @@ class Worker:
     ingestor: Ingestor
     consumer: BatchConsumer
     metrics: Metrics
+    consuming: bool = False  # streams and durables set up, fetch loops running (/readyz)
     _poller: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def start(self) -> None:
@@ -114,6 +115,7 @@ class Worker:
         await self.broker.start()
         durables = [durable_name(f) for f in FAMILIES]
         self._poller = asyncio.create_task(poll_pending(js, STREAM_EVENTS, durables, self.metrics))
+        self.consuming = True
 
     async def stop(self) -> None:
         """Stop fetching, finish and commit the batches in hand, ack them, then close, all within
@@ -123,6 +125,8 @@ class Worker:
 
         def left() -> float:
             return max(0.0, deadline - loop.time())
+
+        self.consuming = False
 
         if self._poller is not None:
             await cancel_and_wait([self._poller])

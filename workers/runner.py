@@ -19,7 +19,7 @@ from workers.app import build_worker, run_until_stopped
 from workers.bootstrap import open_configured_store
 from workers.nats_server import LocalNatsServer, reachable
 from workers.observability.endpoint import Observability
-from workers.observability.health import nats_check, store_check
+from workers.observability.health import nats_check, started_check, store_check
 from workers.settings import Settings
 from workers.tasks import cancel_and_wait
 
@@ -48,6 +48,8 @@ async def run_workers(settings: Settings, stop: asyncio.Event, obs: Observabilit
     worker = build_worker(settings, metrics=obs.metrics)
     obs.health.add("nats", nats_check(worker.broker, settings.nats_url))
     obs.health.add("store", store_check(worker.store))
+    starting = "starting: streams and durable consumers not set up yet"
+    obs.health.add("consumers", started_check(lambda: worker.consuming, starting))
     log.info("workers consuming from %s into %s", settings.nats_url, settings.store_url)
     await run_until_stopped(worker, stop)
 

@@ -61,6 +61,17 @@ def nats_check(broker: NatsBroker, url: str) -> Check:
     return check
 
 
+def started_check(started: Callable[[], bool], reason: str) -> Check:
+    """Ready once `started()` holds: a connected NATS is not yet a consuming worker (a producer
+    that waits for /readyz must find the streams there)."""
+
+    async def check() -> None:
+        if not started():
+            raise NotReady(reason)
+
+    return check
+
+
 def store_check(store: Store) -> Check:
     """A read transaction must answer. A probe still queued from an earlier check is awaited
     again rather than queuing another, so a hung store never piles probes up behind it."""

@@ -16,7 +16,9 @@ from tests.workers.observability.obs_support import (
     samples,
     wait_ready,
 )
+from workers.app import build_worker
 from workers.nats_server import LocalNatsServer, free_port
+from workers.observability.health import Health, nats_check, started_check
 from workers.settings import Settings
 from workers.store import FaultInjector
 
@@ -92,7 +94,8 @@ async def test_readyz_is_503_naming_nats_while_it_is_down_and_200_once_it_is_bac
     port = free_port()
     await wait_ready(port, worker_process(settings, METRICS_PORT=str(port)))
     _, body = await aget(port, "/readyz")
-    assert json.loads(body) == {"ready": True, "checks": {"nats": "ok", "store": "ok"}}
+    checks = {"nats": "ok", "store": "ok", "consumers": "ok"}
+    assert json.loads(body) == {"ready": True, "checks": checks}
 
     nats_server.stop()
 
@@ -111,3 +114,27 @@ async def test_readyz_is_503_naming_nats_while_it_is_down_and_200_once_it_is_bac
         return (await aget(port, "/readyz"))[0] == 200
 
     await eventually(ready, timeout=30, what="/readyz 200 once NATS is back")
+
+
+async def test_a_worker_is_ready_only_once_its_streams_and_consumers_are_set_up(
+    settings: Settings, producer: Client
+) -> None:
+    """A connected NATS is not enough: a producer that waits for /readyz and then publishes
+    must find stream EVENTS there (it got "no responders" when readiness came first)."""
+    worker = build_worker(settings)
+    health = Health()
+    health.add("nats", nats_check(worker.broker, settings.nats_url))
+    health.add("consumers", started_check(lambda: worker.consuming, "starting"))
+    await worker.broker.connect()  # what start() does first: NATS answers from here on
+    try:
+        ready, checks = await health.readiness()
+        assert (ready, checks) == (False, {"nats": "ok", "consumers": "starting"})
+        await worker.start()
+        assert await health.readiness() == (True, {"nats": "ok", "consumers": "ok"})
+        ack = await producer.jetstream().publish(
+            "message.sent", dumps(message_sent(uuid.uuid4(), uuid.uuid4()))
+        )
+        assert ack.stream == "EVENTS"
+    finally:
+        await worker.stop()
+    assert not worker.consuming
