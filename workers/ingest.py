@@ -105,11 +105,9 @@ class Ingestor:
             return None
 
     async def _apply_here(self, batch: list[Incoming]) -> list[Result]:
-        results, decoded = decode_all(batch)
-        for part in _slices(decoded, batch):
-            for (i, _, _), result in zip(part, await self._apply_decoded(part), strict=True):
-                results[i] = result
-        return [r for r in results if r is not None]
+        dead, decoded = decode_all(batch)
+        applied = [r for part in _slices(decoded, batch) for r in await self._apply_decoded(part)]
+        return _merged(dead, decoded, applied)
 
     async def _apply_decoded(self, decoded: list[Decoded]) -> list[Result]:
         audit_ids = uuid7s(len(decoded))  # made outside the retry loop
@@ -193,14 +191,10 @@ def apply_raw(
 ) -> list[Result]:
     """A whole raw batch in one transaction, decoding included (what a child process runs):
     one result per event, the invalid ones dead with their reason. `audit_ids`: one per event."""
-    results, decoded = decode_all(batch)
+    dead, decoded = decode_all(batch)
     every_id = audit_ids.ids()
     ids = [every_id[i] for i, _, _ in decoded]
-    for (i, _, _), result in zip(
-        decoded, apply_events(repos, decoded, ids, now_ms, tr), strict=True
-    ):
-        results[i] = result
-    return [r for r in results if r is not None]
+    return _merged(dead, decoded, apply_events(repos, decoded, ids, now_ms, tr))
 
 
 def decode_all(batch: list[Incoming]) -> tuple[list[Result | None], list[Decoded]]:
@@ -214,6 +208,16 @@ def decode_all(batch: list[Incoming]) -> tuple[list[Result | None], list[Decoded
         else:
             decoded.append((i, item.subject, event_or_reason))
     return results, decoded
+
+
+def _merged(
+    dead: list[Result | None], decoded: list[Decoded], applied: list[Result]
+) -> list[Result]:
+    """One result per event of the batch, in its order: `decode_all`'s dead ones, and the
+    results of the valid ones (`applied`, in `decoded`'s order) in the places left."""
+    for (i, _, _), result in zip(decoded, applied, strict=True):
+        dead[i] = result
+    return [r for r in dead if r is not None]
 
 
 def _slices(decoded: list[Decoded], batch: list[Incoming]) -> Iterator[list[Decoded]]:
