@@ -35,7 +35,7 @@ unit: install
 
 docs: install  ## JSON Schema per event and the AsyncAPI document, under docs/
 	$(PY) -m events.schema docs/schemas
-	$(VENV)/bin/faststream docs gen workers.docs:app --out docs/asyncapi.json
+	$(VENV)/bin/faststream docs gen workers.nats.asyncapi:app --out docs/asyncapi.json
 
 bench: install  ## end-to-end message.sent throughput and latency, next to the naive baseline
 	$(PY) bench/bench_e2e.py --n $(N)

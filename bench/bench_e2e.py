@@ -26,11 +26,11 @@ sys.path.insert(0, str(ROOT))
 
 from nats.aio.msg import Msg  # noqa: E402
 
-from workers.app import build_worker  # noqa: E402
-from workers.consumer import BatchConsumer  # noqa: E402
-from workers.nats_server import LocalNatsServer, find_binary  # noqa: E402
-from workers.settings import Settings  # noqa: E402
-from workers.streams import ensure_streams  # noqa: E402
+from workers.config import Config  # noqa: E402
+from workers.nats.local_server import LocalNatsServer, find_binary  # noqa: E402
+from workers.nats.streams import ensure_streams  # noqa: E402
+from workers.nats.subscribers import BatchConsumer  # noqa: E402
+from workers.service.worker import build_worker  # noqa: E402
 
 BASELINE = ROOT.parent / "shared" / "bench" / "naive_baseline.py"
 SENT_AT = "Bench-Sent-At"
@@ -71,7 +71,7 @@ def naive_baseline(n: int) -> dict[str, float] | None:
 
 async def throughput(n: int, batch: int, work: Path) -> float:
     with LocalNatsServer(work / "nats-tp") as server:
-        settings = Settings(
+        settings = Config(
             nats_url=server.url,
             store_url=f"sqlite:///{work}/tp.db",
             batch_size=batch,
@@ -111,7 +111,7 @@ async def latency(rate: int, seconds: int, work: Path) -> list[float]:
     BatchConsumer.apply = timed  # type: ignore[method-assign]
     try:
         with LocalNatsServer(work / "nats-lat") as server:
-            settings = Settings(
+            settings = Config(
                 nats_url=server.url, store_url=f"sqlite:///{work}/lat.db", _env_file=None
             )  # type: ignore[call-arg]
             worker = build_worker(settings)
@@ -153,7 +153,7 @@ def pct(values: list[float], p: float) -> float:
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=50_000)
-    ap.add_argument("--batch", type=int, default=Settings.model_fields["batch_size"].default)
+    ap.add_argument("--batch", type=int, default=Config.model_fields["batch_size"].default)
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--publisher", nargs=3, metavar=("URL", "RATE", "SECONDS"))

@@ -29,12 +29,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from events.audit_types import AuditEventType
+from workers.config import Config
 from workers.ids import uuid7
-from workers.jobs.runner import run_job
+from workers.jobs.executor import run_job
 from workers.jobs.summary import JobProgress
-from workers.models import Audit
+from workers.records import Audit
 from workers.repositories import Repositories
-from workers.settings import Settings
 from workers.store import open_store
 from workers.store.port import Transaction
 from workers.store.sqlite import SqliteStore
@@ -96,7 +96,7 @@ def maxrss_mb() -> float:
 
 async def timed_purge(db: Path, batch: int) -> dict[str, float]:
     store = open_store(f"sqlite:///{db}")
-    settings = Settings(_env_file=None, store_url=f"sqlite:///{db}", purge_batch_size=batch)
+    settings = Config(_env_file=None, store_url=f"sqlite:///{db}", purge_batch_size=batch)
     gaps: list[float] = []
     heap_peak: list[int] = []
     last = [time.perf_counter()]

@@ -36,7 +36,7 @@ import fdb.tuple as fdbtuple
 from events.audit_types import AuditEventType
 from events.enums import MessageRole
 from workers.ids import day_of, to_ms, uuid7
-from workers.models import Audit, Message
+from workers.records import Audit, Message
 from workers.repositories import Repositories
 from workers.store.port import Transaction, decode_int64, encode_int64
 from workers.store.sqlite import SqliteStore

@@ -48,14 +48,14 @@ from bench.chaos_oracle import compare, expect, observe  # noqa: E402
 from bench.chaos_procs import Publisher, WorkerPool  # noqa: E402
 from bench.chaos_workload import Workload, build_workload  # noqa: E402
 from events.subjects import STREAM_DLQ, STREAM_EVENTS  # noqa: E402
-from workers.check import check  # noqa: E402
-from workers.consumer import FAMILIES, durable_name  # noqa: E402
-from workers.dead_letters import REASON, STREAM_SEQ  # noqa: E402
-from workers.nats_server import LocalNatsServer  # noqa: E402
+from workers.config import Config  # noqa: E402
+from workers.nats.dead_letters import REASON, STREAM_SEQ  # noqa: E402
+from workers.nats.local_server import LocalNatsServer  # noqa: E402
+from workers.nats.streams import ensure_streams  # noqa: E402
+from workers.nats.subscribers import FAMILIES, durable_name  # noqa: E402
 from workers.repositories import Repositories  # noqa: E402
-from workers.settings import Settings  # noqa: E402
+from workers.repositories.integrity import check  # noqa: E402
 from workers.store import open_store  # noqa: E402
-from workers.streams import ensure_streams  # noqa: E402
 
 Out = Callable[[str], None]
 
@@ -153,8 +153,8 @@ class Chaos:
         self.server = LocalNatsServer(work / "nats")
         self.result = ChaosResult()
 
-    def settings(self) -> Settings:
-        return Settings(
+    def settings(self) -> Config:
+        return Config(
             nats_url=self.server.url,
             store_url=f"sqlite:///{self.work / 'store.db'}",
             _env_file=None,

@@ -19,9 +19,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from workers.app import Worker, build_worker, run_until_stopped
-from workers.runner import stop_on_signals
-from workers.settings import Settings
+from workers.config import Config
+from workers.service.lifecycle import stop_on_signals
+from workers.service.worker import Worker, build_worker, run_until_stopped
 
 
 def snapshot(worker: Worker, exited: bool = False) -> dict[str, Any]:
@@ -49,7 +49,7 @@ def write(path: Path, data: dict[str, Any]) -> None:
 
 
 async def main(stats_file: Path) -> None:
-    settings = Settings()
+    settings = Config()
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -53,14 +53,14 @@ import nats.errors  # noqa: E402
 from nats.js import JetStreamContext  # noqa: E402
 
 from events.subjects import STREAM_EVENTS  # noqa: E402
-from workers.check import check  # noqa: E402
-from workers.consumer import durable_name  # noqa: E402
-from workers.nats_server import LocalNatsServer  # noqa: E402
+from workers.config import Config  # noqa: E402
+from workers.nats.local_server import LocalNatsServer  # noqa: E402
+from workers.nats.streams import ensure_streams  # noqa: E402
+from workers.nats.subscribers import durable_name  # noqa: E402
 from workers.repositories import Repositories  # noqa: E402
-from workers.settings import Settings  # noqa: E402
+from workers.repositories.integrity import check  # noqa: E402
 from workers.store import Store, open_store  # noqa: E402
 from workers.store.port import Transaction  # noqa: E402
-from workers.streams import ensure_streams  # noqa: E402
 
 PROBE_EVERY = 100
 POLL_S = 0.02
@@ -280,7 +280,7 @@ class Soak:
     async def run(self) -> bool:
         a = self.args
         self.server.start()
-        settings = Settings(
+        settings = Config(
             nats_url=self.server.url,
             store_url=f"sqlite:///{self.work / 'store.db'}",
             _env_file=None,

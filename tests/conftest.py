@@ -14,9 +14,9 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from workers.app import Worker, build_worker
-from workers.nats_server import LocalNatsServer
-from workers.settings import Settings
+from workers.config import Config
+from workers.nats.local_server import LocalNatsServer
+from workers.service.worker import Worker, build_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,8 +46,8 @@ def nats_server(tmp_path: Path) -> Iterator[LocalNatsServer]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, nats_server: LocalNatsServer) -> Settings:
-    return Settings(
+def settings(tmp_path: Path, nats_server: LocalNatsServer) -> Config:
+    return Config(
         nats_url=nats_server.url,
         store_url=f"sqlite:///{tmp_path / 'store.db'}",
         batch_size=100,
@@ -70,7 +70,7 @@ async def start_worker() -> AsyncIterator[Callable[..., Awaitable[Worker]]]:
     """Start in-process workers (real broker, real store); all are stopped at teardown."""
     started: list[Worker] = []
 
-    async def start(settings: Settings, **overrides: Any) -> Worker:
+    async def start(settings: Config, **overrides: Any) -> Worker:
         worker = build_worker(settings.model_copy(update=overrides))
         await worker.start()
         started.append(worker)
@@ -86,7 +86,7 @@ def worker_process(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[by
     """Start `python -m workers worker` as an OS process (to SIGKILL it); killed at teardown."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(settings: Settings, **env: str) -> subprocess.Popen[bytes]:
+    def start(settings: Config, **env: str) -> subprocess.Popen[bytes]:
         environ = {
             **os.environ,
             "NATS_URL": settings.nats_url,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from workers.nats_server import find_binary, free_port, reachable
+from workers.nats.local_server import find_binary, free_port, reachable
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -14,10 +14,8 @@ from typing import Any
 import pytest
 
 from tests.deploy.conftest import COMPOSE_FILE, DOCKERFILE, NATS_CONF, ROOT, load_yaml
-from workers import runner
-from workers.settings import Settings
-
-STOP_MARGIN_S = getattr(runner, "STOP_MARGIN_S", 5.0)
+from workers.config import Config
+from workers.service.lifecycle import STOP_MARGIN_S
 
 READ_OUTSIDE_SETTINGS = {
     "FDB_CLUSTER_FILE",  # read by libfdb_c
@@ -153,7 +151,7 @@ def test_fdb_init_runs_the_init_script_from_its_mount() -> None:
 
 
 def test_app_environment_is_variables_the_app_reads() -> None:
-    known = {f.upper() for f in Settings.model_fields} | READ_OUTSIDE_SETTINGS
+    known = {f.upper() for f in Config.model_fields} | READ_OUTSIDE_SETTINGS
     for name in (*APP_SERVICES, "tests"):
         unknown = set(services()[name]["environment"]) - known
         assert not unknown, f"{name}: not read by the app: {sorted(unknown)}"
@@ -182,7 +180,7 @@ def test_healthchecks_hit_the_health_endpoints() -> None:
 
 
 def test_workers_get_time_to_drain_before_the_ack_wait_runs_out() -> None:
-    ack_wait = Settings.model_fields["ack_wait_s"].default  # Compose keeps the default
+    ack_wait = Config.model_fields["ack_wait_s"].default  # Compose keeps the default
     for name in ("worker", "scheduler"):
         service = services()[name]
         drain = float(service["environment"]["SHUTDOWN_GRACE_S"]) + STOP_MARGIN_S

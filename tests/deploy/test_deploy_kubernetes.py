@@ -12,8 +12,8 @@ import jsonschema
 import pytest
 
 from tests.deploy.conftest import DEPLOY, DOCKERFILE, K8S, load_yaml, load_yaml_documents
-from workers import runner
-from workers.settings import Settings
+from workers.config import Config
+from workers.service.lifecycle import STOP_MARGIN_S
 
 kubernetes_validate = pytest.importorskip(
     "kubernetes_validate", reason="pip install -e '.[dev]' (kubernetes-validate)"
@@ -58,9 +58,8 @@ FOUNDATIONDB_CLUSTER_SCHEMA: dict[str, Any] = {
     },
 }
 
-# Variables the app reads that are not (yet) fields of Settings: FDB_CLUSTER_FILE is read by
+# Variables the app reads that are not (yet) fields of Config: FDB_CLUSTER_FILE is read by
 # libfdb_c; the rest come with the metrics server and NATS credentials change.
-STOP_MARGIN_S = getattr(runner, "STOP_MARGIN_S", 5.0)
 """Beyond SHUTDOWN_GRACE_S, what a process takes to close its connections after SIGTERM."""
 
 READ_OUTSIDE_SETTINGS = {
@@ -101,7 +100,7 @@ def pod_spec(kind: str, name: str) -> dict[str, Any]:
 
 
 def known_variables() -> set[str]:
-    return {f.upper() for f in Settings.model_fields} | READ_OUTSIDE_SETTINGS
+    return {f.upper() for f in Config.model_fields} | READ_OUTSIDE_SETTINGS
 
 
 def test_kustomization_lists_every_manifest_and_only_existing_ones() -> None:
@@ -202,8 +201,8 @@ def test_settings_are_variables_the_app_reads() -> None:
     data = one("ConfigMap", "workers-settings")["data"]
     unknown = set(data) - known_variables()
     assert not unknown, f"not read by the app: {sorted(unknown)}"
-    fields = {k.lower(): v for k, v in data.items() if k.lower() in Settings.model_fields}
-    Settings(_env_file=None, **fields)  # type: ignore[call-arg]  # the values parse
+    fields = {k.lower(): v for k, v in data.items() if k.lower() in Config.model_fields}
+    Config(_env_file=None, **fields)  # type: ignore[call-arg]  # the values parse
 
 
 def test_every_referenced_configmap_and_secret_is_in_the_base() -> None:

@@ -29,9 +29,9 @@ from tests.deploy.conftest import (
 )
 from tests.helpers import eventually
 from tests.workers.ingest.events_factory import dumps, message_sent
-from workers.nats_server import find_binary
-from workers.settings import Settings
-from workers.streams import ensure_streams
+from workers.config import Config
+from workers.nats.local_server import find_binary
+from workers.nats.streams import ensure_streams
 
 EVENT_SUBJECTS = (
     "file.changed",
@@ -136,7 +136,7 @@ async def connect(server: RunningNats, user: str, errors: list[str]) -> Any:
 
 async def test_each_user_publishes_only_its_own_subjects(configured_nats: RunningNats) -> None:
     workers = await connect(configured_nats, "workers", [])
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Config(_env_file=None)  # type: ignore[call-arg]
     await ensure_streams(workers.jetstream(), settings)  # what the `streams` job does
     await workers.close()
     stored = 0
@@ -169,9 +169,9 @@ async def test_the_workers_user_consumes_acks_and_dead_letters(
     configured_nats: RunningNats, tmp_path: Path, start_worker: Any
 ) -> None:
     fields: dict[str, Any] = {}
-    if "metrics_port" in Settings.model_fields:
+    if "metrics_port" in Config.model_fields:
         fields["metrics_port"] = 0  # no fixed port in tests
-    settings = Settings(
+    settings = Config(
         nats_url=configured_nats.url("workers"),
         store_url=f"sqlite:///{tmp_path / 'store.db'}",
         batch_size=50,

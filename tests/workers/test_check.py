@@ -16,10 +16,10 @@ import pytest
 
 from events.audit_types import AuditEventType
 from events.enums import AgentType, MessageRole, SettingCategory
-from workers.check import Problem, check
 from workers.ids import day_of, to_ms
-from workers.models import Agent, Audit, Conversation, File, Message, Setting
+from workers.records import Agent, Audit, Conversation, File, Message, Setting
 from workers.repositories import Repositories
+from workers.repositories.integrity import Problem, check
 from workers.store.keys import TenantKeys
 from workers.store.port import Transaction
 from workers.store.sqlite import SqliteStore

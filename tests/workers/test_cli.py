@@ -12,15 +12,15 @@ from nats.aio.client import Client
 from tests.helpers import cli as run_cli
 from tests.helpers import eventually
 from tests.workers.ingest.events_factory import dumps, message_sent
-from workers.settings import Settings
+from workers.config import Config
 
 
-def cli(settings: Settings, *args: str, stdin: str | None = None) -> CompletedProcess[str]:
+def cli(settings: Config, *args: str, stdin: str | None = None) -> CompletedProcess[str]:
     return run_cli(settings.nats_url, settings.store_url, *args, stdin=stdin)
 
 
 async def test_demo_burst_can_be_published_queried_and_checked(
-    settings: Settings, start_worker, tmp_path: Path
+    settings: Config, start_worker, tmp_path: Path
 ) -> None:
     worker = await start_worker(settings)
     published = cli(settings, "publish", "--demo")
@@ -69,7 +69,7 @@ async def test_demo_burst_can_be_published_queried_and_checked(
 
 
 async def test_dead_letters_can_be_listed_shown_and_replayed(
-    settings: Settings, start_worker, producer: Client
+    settings: Config, start_worker, producer: Client
 ) -> None:
     worker = await start_worker(settings)
     tenant, conv = uuid.uuid4(), uuid.uuid4()
@@ -92,7 +92,7 @@ async def test_dead_letters_can_be_listed_shown_and_replayed(
 
 
 async def test_publish_reads_json_lines_from_stdin_and_sends_broken_lines_on_subject(
-    settings: Settings, start_worker
+    settings: Config, start_worker
 ) -> None:
     worker = await start_worker(settings)
     tenant, conv = uuid.uuid4(), uuid.uuid4()

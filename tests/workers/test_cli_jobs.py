@@ -9,9 +9,9 @@ from pathlib import Path
 
 from events import AuditEventType
 from tests.helpers import cli
-from workers.bootstrap import repositories
-from workers.models import Audit, File
-from workers.settings import Settings
+from workers.config import Config
+from workers.records import Audit, File
+from workers.service.wiring import repositories
 from workers.store import open_store
 
 NOW = datetime.now(UTC)
@@ -19,7 +19,7 @@ NOW = datetime.now(UTC)
 
 def seed(store_url: str, tenant: uuid.UUID, user: uuid.UUID, held_user: uuid.UUID) -> uuid.UUID:
     """Old and new audit events, and a file soft-deleted 40 days ago."""
-    settings = Settings(store_url=store_url, _env_file=None)  # type: ignore[call-arg]
+    settings = Config(store_url=store_url, _env_file=None)  # type: ignore[call-arg]
     repos, store = repositories(settings), open_store(store_url)
     file_id = uuid.uuid4()
 

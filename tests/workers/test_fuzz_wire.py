@@ -24,8 +24,8 @@ from nats.aio.client import Client
 from events.examples import EXAMPLES
 from events.subjects import STREAM_DLQ, SUBJECT_MODELS
 from tests.helpers import eventually
-from workers.dead_letters import REASON, SUBJECT
-from workers.settings import Settings
+from workers.config import Config
+from workers.nats.dead_letters import REASON, SUBJECT
 
 AUDIT_SUBJECTS = sorted(s for s in SUBJECT_MODELS if s.startswith("audit."))
 FAMILIES = sorted(s for s in EXAMPLES if not s.startswith("audit."))
@@ -225,7 +225,7 @@ async def _dead_letters(producer: Client, first_seq: int) -> list[tuple[bytes, d
 
 
 @pytest.fixture
-async def fuzz_worker(settings: Settings, start_worker: Any) -> Any:
+async def fuzz_worker(settings: Config, start_worker: Any) -> Any:
     return await start_worker(settings)
 
 
@@ -326,7 +326,7 @@ def _bodies(good: list[tuple[str, bytes]]) -> list[Body]:
 
 
 async def test_a_numeric_string_timestamp_is_dead_lettered() -> None:
-    from workers.ingest import Incoming, decode
+    from workers.ingest.core import Incoming, decode
 
     body = {**EXAMPLES["message.sent"], "occurred_at": "1700000000"}
     assert isinstance(decode(Incoming("message.sent", json.dumps(body).encode())), str)
@@ -335,7 +335,7 @@ async def test_a_numeric_string_timestamp_is_dead_lettered() -> None:
 async def test_a_dead_letter_with_a_non_ascii_reason_reads_back_as_text(
     fuzz_worker: Any, producer: Client
 ) -> None:
-    from workers import dlq
+    from workers.nats import dead_letters as dlq
 
     js = producer.jetstream()
     body = {**EXAMPLES["message.sent"], "tenant_id": "café"}

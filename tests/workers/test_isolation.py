@@ -25,9 +25,10 @@ from hypothesis import strategies as st
 
 from events.audit_types import AuditEventType
 from events.enums import AgentType, MessageRole, SettingCategory
+from workers.config import Config
 from workers.jobs import holds
-from workers.jobs.runner import JOBS, run_job
-from workers.models import Agent, Audit, Conversation, File, Message, Setting
+from workers.jobs.executor import JOBS, run_job
+from workers.records import Agent, Audit, Conversation, File, Message, Setting
 from workers.repositories import (
     AgentRepository,
     AppliedEvents,
@@ -40,7 +41,6 @@ from workers.repositories import (
     SettingRepository,
     TenantRegistry,
 )
-from workers.settings import Settings
 from workers.store.keys import Keys
 from workers.store.port import KeyValue, Store, Transaction
 from workers.store.sqlite import SqliteStore
@@ -537,7 +537,7 @@ async def test_everything_scoped_to_a_tenant_touches_only_its_keys(
             await recording.transact(lambda tr: _cleanup_batches(tr, repos, a, w.ids))
             await repos.audit.cleanup_old_events(recording, a, 30, now=NOW, batch=2)
             await repos.files.cleanup_deleted(recording, a, 30, now=NOW, batch=2)
-            job_settings = Settings(purge_batch_size=2, _env_file=None)  # type: ignore[call-arg]
+            job_settings = Config(purge_batch_size=2, _env_file=None)  # type: ignore[call-arg]
             for job in JOBS:
                 summary = await run_job(
                     job,

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from workers.cli import parser
-from workers.settings import Settings
+from workers.config import Config
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:
-    missing = [n.upper() for n in Settings.model_fields if f"`{n.upper()}`" not in README]
+    missing = [n.upper() for n in Config.model_fields if f"`{n.upper()}`" not in README]
     assert missing == []
 
 

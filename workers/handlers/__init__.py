@@ -7,12 +7,12 @@ from functools import partial
 from typing import Any
 
 from events import subjects as s
-from workers.handlers.agents import on_agent_configured, on_agent_executed
-from workers.handlers.audit import on_audit_reported
-from workers.handlers.conversations import on_conversation_created, on_conversation_updated
-from workers.handlers.files import on_file_changed
-from workers.handlers.messages import on_message_sent
-from workers.handlers.settings import on_setting_changed
+from workers.handlers.agent_events import on_agent_configured, on_agent_executed
+from workers.handlers.audit_events import on_audit_reported
+from workers.handlers.conversation_events import on_conversation_created, on_conversation_updated
+from workers.handlers.file_events import on_file_changed
+from workers.handlers.message_events import on_message_sent
+from workers.handlers.setting_events import on_setting_changed
 from workers.handlers.unit import BatchMemo, Unit
 
 Handler = Callable[[Unit, Any], None]

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from events import AuditEventType, Event
-from workers.models import Audit
+from workers.records import Audit
 from workers.repositories import Repositories
 from workers.store.port import Transaction
 

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from events.audit_types import AuditEventType
 from workers.jobs.continuation import Continuation
-from workers.models import Audit
+from workers.records import Audit
 
 
 def receipt(

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from workers.config import Config
 from workers.errors import WorkersError
 from workers.ids import to_ms
 from workers.jobs.holds import HoldSet
-from workers.models import Audit, File
+from workers.records import Audit, File
 from workers.repositories import Repositories
-from workers.settings import Settings
 from workers.store.port import Transaction
 
 BatchResult = tuple[int, int, bytes | None]  # (removed or would-remove, held back, resume after)
@@ -99,7 +99,7 @@ def _dedupe(
 class Rule:
     name: str  # the job name, the continuation key and the receipt's "rule"
     title: str
-    default_days: Callable[[Settings], float]
+    default_days: Callable[[Config], float]
     batch: Batch
     overridable: bool  # a tenant may set its own period (workers.jobs.retention)
 

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from workers.bootstrap import open_configured_store, repositories
+from workers.config import Config, ConfigError
 from workers.ids import utcnow
 from workers.jobs.clock import Clock
+from workers.jobs.executor import run_job
 from workers.jobs.leases import default_owner
-from workers.jobs.runner import run_job
 from workers.repositories import Repositories
-from workers.settings import Settings, SettingsError
+from workers.service.wiring import open_configured_store, repositories
 from workers.store import Store
 from workers.tasks import cancel_and_wait
 
@@ -39,13 +39,13 @@ CRON_FIELDS = {
 """Job name -> the setting holding its crontab expression."""
 
 
-def crons(settings: Settings) -> dict[str, str]:
+def crons(settings: Config) -> dict[str, str]:
     """Job name -> its crontab expression."""
     return {job: str(getattr(settings, field)) for job, field in CRON_FIELDS.items()}
 
 
 def create_scheduler(
-    settings: Settings,
+    settings: Config,
     store: Store,
     repos: Repositories,
     *,
@@ -57,14 +57,14 @@ def create_scheduler(
     return _build(settings, store, repos, clock, owner, metrics)[0]
 
 
-def trigger(settings: Settings, job: str) -> CronTrigger:
-    """The job's cron trigger; a bad expression is a SettingsError naming the variable."""
+def trigger(settings: Config, job: str) -> CronTrigger:
+    """The job's cron trigger; a bad expression is a ConfigError naming the variable."""
     field = CRON_FIELDS[job]
     expr = getattr(settings, field)
     try:
         return CronTrigger.from_crontab(expr, timezone=UTC)
     except ValueError as e:
-        raise SettingsError(f"{field.upper()}={expr!r}: {e}") from None
+        raise ConfigError(f"{field.upper()}={expr!r}: {e}") from None
 
 
 class _Running:
@@ -76,7 +76,7 @@ class _Running:
         self,
         store: Store,
         repos: Repositories,
-        settings: Settings,
+        settings: Config,
         clock: Clock,
         metrics: Metrics | None = None,
     ) -> None:
@@ -121,7 +121,7 @@ class _Running:
 
 
 def _build(
-    settings: Settings,
+    settings: Config,
     store: Store,
     repos: Repositories,
     clock: Clock,
@@ -149,7 +149,7 @@ def _build(
 
 
 async def run_scheduler(
-    settings: Settings,
+    settings: Config,
     stop: asyncio.Event,
     *,
     store: Store | None = None,

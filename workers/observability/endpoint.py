@@ -18,10 +18,10 @@ from prometheus_client import (
     generate_latest,
 )
 
+from workers.config import Config, ConfigError
 from workers.observability.health import Health
 from workers.observability.metrics import Metrics
 from workers.observability.server import HttpServer, Response
-from workers.settings import Settings, SettingsError
 
 JSON = "application/json"
 
@@ -29,7 +29,7 @@ JSON = "application/json"
 class Observability:
     """The metrics, the readiness checks and (unless METRICS_PORT=0) their HTTP endpoint."""
 
-    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+    def __init__(self, settings: Config, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
         for collector in (
@@ -51,7 +51,7 @@ class Observability:
             await self.server.start()
         except OSError as e:
             where = f"{self.server.host}:{self.server.port}"
-            raise SettingsError(
+            raise ConfigError(
                 f"METRICS_PORT={self.server.port}: cannot listen on {where} ({e.strerror}); "
                 "choose a free port, or 0 to turn the endpoint off"
             ) from None

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from nats.aio.msg import Msg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from workers.ingest import Outcome
 
 BATCH_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_SIZES = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
@@ -31,11 +30,12 @@ class Metrics:
             return Counter(f"workers_events_{name}", what, ["subject"], registry=r)
 
         self.received = events("received", "Events handed to the workers, by subject.")
-        self.by_outcome = {
-            Outcome.APPLIED: events("applied", "Events whose effects were committed."),
-            Outcome.DUPLICATE: events("duplicate", "Events already applied (dedupe mark found)."),
-            Outcome.DEAD: events("dead_lettered", "Events sent to the DLQ stream, then acked."),
-            Outcome.RETRY: events("retried", "Events nak'ed after a transient failure."),
+        # by the ingest core's outcome (`Outcome` is a StrEnum of these): no import of the core
+        self.by_outcome: dict[str, Counter] = {
+            "applied": events("applied", "Events whose effects were committed."),
+            "duplicate": events("duplicate", "Events already applied (dedupe mark found)."),
+            "dead": events("dead_lettered", "Events sent to the DLQ stream, then acked."),
+            "retry": events("retried", "Events nak'ed after a transient failure."),
         }
         self.redelivered = events("redelivered", "Events delivered more than once by JetStream.")
         durable = ["durable"]
@@ -95,12 +95,12 @@ class Metrics:
         )
 
     def batch_done(
-        self, msgs: Sequence[Msg], outcomes: Sequence[Outcome], started: float, committed: float
+        self, msgs: Sequence[Msg], outcomes: Sequence[str], started: float, committed: float
     ) -> None:
         """Record one settled batch (times from time.perf_counter)."""
         if not msgs:
             return
-        tally: dict[tuple[str, Outcome], int] = {}
+        tally: dict[tuple[str, str], int] = {}
         redelivered: dict[str, int] = {}
         for msg, outcome in zip(msgs, outcomes, strict=True):
             key = (msg.subject, outcome)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from events.enums import AgentType
-from workers.models import Agent
+from workers.records import Agent
 from workers.repositories.base import (
     DEFAULT_PAGE,
     Index,

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from events.audit_types import AuditEventType
 from workers.ids import day_of, to_ms, utcnow
-from workers.models import Audit
+from workers.records import Audit
 from workers.repositories.base import (
     DEFAULT_PAGE,
     CleanupResult,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from workers.models import Conversation
+from workers.records import Conversation
 from workers.repositories.base import (
     DEFAULT_PAGE,
     Index,

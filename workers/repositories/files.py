@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from workers.ids import to_ms, utcnow
-from workers.models import File
+from workers.records import File
 from workers.repositories.base import (
     DEFAULT_PAGE,
     CleanupResult,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from workers.ids import to_ms
-from workers.models import Message
+from workers.records import Message
 from workers.repositories.base import (
     DEFAULT_PAGE,
     MAX_PAGE,

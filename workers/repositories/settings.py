@@ -1,4 +1,4 @@
-"""Settings per user, category and key, with a by-category index."""
+"""Config per user, category and key, with a by-category index."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from events.enums import SettingCategory
-from workers.models import Setting
+from workers.records import Setting
 from workers.repositories.base import DEFAULT_PAGE, Index, Page, Repository, Spec, scan
 from workers.store.keys import TenantKeys
 from workers.store.port import Transaction

@@ -17,10 +17,10 @@ from tests.workers.ingest.events_factory import (
     later,
     message_sent,
 )
-from workers.app import Worker
-from workers.check import check
-from workers.settings import Settings
-from workers.streams import ensure_streams
+from workers.config import Config
+from workers.nats.streams import ensure_streams
+from workers.repositories.integrity import check
+from workers.service.worker import Worker
 
 
 async def publish(nc: Client, subject: str, body: bytes, msg_id: str | None = None) -> None:
@@ -43,7 +43,7 @@ async def audit_count(worker: Worker, tenant: uuid.UUID, kind: AuditEventType) -
 
 
 async def test_every_subject_ends_as_records_indexes_counters_and_audit(
-    settings: Settings, start_worker, producer: Client
+    settings: Config, start_worker, producer: Client
 ) -> None:
     worker = await start_worker(settings)
     t, conv, session, agent, user = (uuid.uuid4() for _ in range(5))
@@ -132,7 +132,7 @@ async def test_every_subject_ends_as_records_indexes_counters_and_audit(
 
 
 async def test_redelivered_and_republished_events_are_applied_once(
-    settings: Settings, start_worker, producer: Client
+    settings: Config, start_worker, producer: Client
 ) -> None:
     worker = await start_worker(settings)
     t, conv = uuid.uuid4(), uuid.uuid4()
@@ -150,7 +150,7 @@ async def test_redelivered_and_republished_events_are_applied_once(
 
 
 async def test_every_class_of_bad_input_is_dead_lettered_with_its_reason_and_batch_mates_apply(
-    settings: Settings, start_worker, producer: Client
+    settings: Config, start_worker, producer: Client
 ) -> None:
     t, conv = uuid.uuid4(), uuid.uuid4()
     bad = {
@@ -222,7 +222,7 @@ async def test_every_class_of_bad_input_is_dead_lettered_with_its_reason_and_bat
 
 
 async def test_a_stale_file_event_is_audited_but_never_rolls_the_file_back(
-    settings: Settings, start_worker, producer: Client
+    settings: Config, start_worker, producer: Client
 ) -> None:
     worker = await start_worker(settings)
     t, session = uuid.uuid4(), uuid.uuid4()
@@ -253,7 +253,7 @@ async def test_a_stale_file_event_is_audited_but_never_rolls_the_file_back(
 
 
 async def test_content_of_any_size_nats_accepts_is_stored_intact(
-    settings: Settings, start_worker, producer: Client
+    settings: Config, start_worker, producer: Client
 ) -> None:
     worker = await start_worker(settings)
     t, conv = uuid.uuid4(), uuid.uuid4()

@@ -10,10 +10,10 @@ from nats.aio.client import Client
 from events.audit_types import AuditEventType
 from tests.helpers import eventually
 from tests.workers.ingest.events_factory import dumps, later, message_sent
-from workers.bootstrap import open_configured_store, repositories
-from workers.check import check
-from workers.settings import Settings
-from workers.streams import ensure_streams
+from workers.config import Config
+from workers.nats.streams import ensure_streams
+from workers.repositories.integrity import check
+from workers.service.wiring import open_configured_store, repositories
 
 
 async def publish_messages(nc: Client, tenant: uuid.UUID, convs: list[uuid.UUID], n: int) -> None:
@@ -33,7 +33,7 @@ def expected(n: int, convs: list[uuid.UUID]) -> dict[uuid.UUID, tuple[int, int]]
 
 
 async def store_counts(
-    settings: Settings, tenant: uuid.UUID, convs: list[uuid.UUID]
+    settings: Config, tenant: uuid.UUID, convs: list[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[int, int]]:
     store, repos = open_configured_store(settings), repositories(settings)
     try:
@@ -46,7 +46,7 @@ async def store_counts(
 
 
 async def test_a_worker_killed_mid_stream_and_restarted_ends_with_exact_counts(
-    settings: Settings, producer: Client, worker_process
+    settings: Config, producer: Client, worker_process
 ) -> None:
     tenant, convs, n = uuid.uuid4(), [uuid.uuid4() for _ in range(3)], 20000
     await ensure_streams(producer.jetstream(), settings)
@@ -95,7 +95,7 @@ async def test_a_worker_killed_mid_stream_and_restarted_ends_with_exact_counts(
 
 
 async def test_store_faults_on_commits_neither_lose_nor_double_apply(
-    settings: Settings, producer: Client, worker_process
+    settings: Config, producer: Client, worker_process
 ) -> None:
     tenant, convs, n = uuid.uuid4(), [uuid.uuid4() for _ in range(2)], 2000
     await ensure_streams(producer.jetstream(), settings)
@@ -110,7 +110,7 @@ async def test_store_faults_on_commits_neither_lose_nor_double_apply(
 
 
 async def test_a_store_that_keeps_failing_naks_then_dead_letters_after_max_deliver(
-    settings: Settings, producer: Client, start_worker
+    settings: Config, producer: Client, start_worker
 ) -> None:
     # every commit fails with 1020 and retries run out: transient, so nak, then DLQ
     from workers.store import FaultInjector

@@ -19,14 +19,14 @@ from nats.aio.client import Client
 from tests.helpers import eventually
 from tests.workers.ingest.events_factory import dumps, later, message_sent
 from tests.workers.ingest.test_ingestion_faults import expected, publish_messages
-from workers import ingest
-from workers.app import Worker, build_worker
-from workers.ingest import Incoming, Ingestor, Outcome, Result
-from workers.prepare_pool import PreparePool
+from workers.config import Config
+from workers.ingest import core as ingest
+from workers.ingest.core import Incoming, Ingestor, Outcome, Result
+from workers.ingest.pool import PreparePool
+from workers.nats.streams import ensure_streams
 from workers.repositories import Repositories
-from workers.settings import Settings
+from workers.service.worker import Worker, build_worker
 from workers.store.sqlite import SqliteStore, SqliteTransaction, WritePlan
-from workers.streams import ensure_streams
 
 ROOT = ("ide",)
 
@@ -168,8 +168,8 @@ KILLED_WORKER = """
 import asyncio, os, signal, sys, uuid
 sys.path.insert(0, {root!r})
 from tests.workers.ingest.test_prepare_pool import batch
-from workers.ingest import Ingestor
-from workers.prepare_pool import PreparePool
+from workers.ingest.core import Ingestor
+from workers.ingest.pool import PreparePool
 from workers.repositories import Repositories
 from workers.store.sqlite import SqliteStore
 
@@ -209,7 +209,7 @@ def alive(pid: int) -> bool:
 
 
 async def test_a_backlog_from_nats_is_prepared_in_children_and_applied_once(
-    settings: Settings, producer: Client, monkeypatch: pytest.MonkeyPatch
+    settings: Config, producer: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The real path: events published with plain nats-py before the worker starts, so its
     batches are full (100) and go to the children."""

@@ -13,9 +13,9 @@ from nats.aio.msg import Msg
 from tests.helpers import eventually
 from tests.workers.ingest.events_factory import dumps, message_sent
 from tests.workers.ingest.test_ingestion_faults import publish_messages
-from workers.consumer import FAMILIES, IDLE_WAIT_S, long_poll
-from workers.settings import Settings
-from workers.streams import ensure_streams
+from workers.config import Config
+from workers.nats.streams import ensure_streams
+from workers.nats.subscribers import FAMILIES, IDLE_WAIT_S, long_poll
 
 PULL_REQUESTS = "$JS.API.CONSUMER.MSG.NEXT.EVENTS.*"  # what a fetch publishes, per durable
 
@@ -33,7 +33,7 @@ async def count_pull_requests(producer: Client) -> list[str]:
 
 
 async def test_an_idle_worker_holds_one_pull_request_per_durable_and_answers_at_once(
-    settings: Settings, start_worker, producer: Client
+    settings: Config, start_worker, producer: Client
 ) -> None:
     requests = await count_pull_requests(producer)
     worker = await start_worker(settings)
@@ -52,7 +52,7 @@ async def test_an_idle_worker_holds_one_pull_request_per_durable_and_answers_at_
 
 
 async def test_a_backlog_is_fetched_in_batches(
-    settings: Settings, start_worker, producer: Client
+    settings: Config, start_worker, producer: Client
 ) -> None:
     await ensure_streams(producer.jetstream(), settings)
     tenant, convs = uuid.uuid4(), [uuid.uuid4()]

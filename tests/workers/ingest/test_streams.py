@@ -6,12 +6,12 @@ from nats.aio.client import Client
 from nats.js.api import StreamConfig
 
 from events.subjects import DLQ_SUBJECTS, EVENT_SUBJECTS
-from workers.settings import Settings
-from workers.streams import ensure_streams
+from workers.config import Config
+from workers.nats.streams import ensure_streams
 
 
 async def test_missing_streams_are_created_with_the_contract_subjects(
-    settings: Settings, producer: Client
+    settings: Config, producer: Client
 ) -> None:
     notes = await ensure_streams(producer.jetstream(), settings)
     assert len(notes) == 2 and all(n.startswith("created stream") for n in notes)
@@ -22,7 +22,7 @@ async def test_missing_streams_are_created_with_the_contract_subjects(
 
 
 async def test_an_existing_stream_with_other_subjects_is_reported_not_rewritten(
-    settings: Settings, producer: Client, start_worker
+    settings: Config, producer: Client, start_worker
 ) -> None:
     js = producer.jetstream()
     await js.add_stream(StreamConfig(name="EVENTS", subjects=["message.sent", "legacy.>"]))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from jobs_support import FakeClock, Seeder
 
+from workers.config import Config
 from workers.repositories import Repositories
-from workers.settings import Settings
 from workers.store import Store, open_store
 
 
@@ -27,14 +27,14 @@ async def store(db_path: Path) -> AsyncIterator[Store]:
 
 @pytest.fixture
 def repos() -> Repositories:
-    return Repositories()  # root ("ide",): the Settings default, as the child processes use
+    return Repositories()  # root ("ide",): the Config default, as the child processes use
 
 
 @pytest.fixture
-def settings(db_path: Path) -> Callable[..., Settings]:
-    def make(**overrides: object) -> Settings:
+def settings(db_path: Path) -> Callable[..., Config]:
+    def make(**overrides: object) -> Config:
         values: dict[str, object] = {"store_url": f"sqlite:///{db_path}", **overrides}
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Config(_env_file=None, **values)  # type: ignore[call-arg]
 
     return make
 

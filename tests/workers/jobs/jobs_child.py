@@ -16,10 +16,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from workers.jobs.runner import run_job
+from workers.config import Config
+from workers.jobs.executor import run_job
 from workers.jobs.summary import JobProgress
 from workers.repositories import Repositories
-from workers.settings import Settings
 from workers.store import open_store
 
 DEADLINE_S = 60.0
@@ -36,7 +36,7 @@ def wait_for(path: Path) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     url = f"sqlite:///{args.db}"
-    settings = Settings(_env_file=None, store_url=url, purge_batch_size=args.batch)  # type: ignore[call-arg]
+    settings = Config(_env_file=None, store_url=url, purge_batch_size=args.batch)  # type: ignore[call-arg]
     store = open_store(url)
     now = datetime.fromisoformat(args.now)
     held: list[bool] = []

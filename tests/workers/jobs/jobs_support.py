@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from events.audit_types import AuditEventType
-from workers.check import check
 from workers.ids import to_ms, uuid7
-from workers.models import Audit, File
+from workers.records import Audit, File
 from workers.repositories import Repositories
+from workers.repositories.integrity import check
 from workers.store import Store
 from workers.store.port import Transaction
 

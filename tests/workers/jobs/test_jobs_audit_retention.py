@@ -7,11 +7,11 @@ from uuid import uuid4
 
 from jobs_support import FakeClock, Seeder, assert_clean, days_ago, receipts, remaining_audit_ids
 
+from workers.config import Config
+from workers.jobs.executor import run_job
 from workers.jobs.holds import add_hold
 from workers.jobs.retention import get_retention, set_retention
-from workers.jobs.runner import run_job
 from workers.repositories import Repositories
-from workers.settings import Settings
 from workers.store import Store
 
 
@@ -19,7 +19,7 @@ async def test_audit_purge_removes_only_events_older_than_the_cutoff(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant = uuid4()
@@ -41,7 +41,7 @@ async def test_audit_purge_leaves_one_receipt_that_the_next_purge_keeps(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant = uuid4()
@@ -68,7 +68,7 @@ async def test_audit_events_of_held_users_and_sessions_survive_and_are_counted(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant, user, session = uuid4(), uuid4(), uuid4()
@@ -93,7 +93,7 @@ async def test_a_tenant_hold_keeps_all_of_its_audit_trail(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant = uuid4()
@@ -111,7 +111,7 @@ async def test_a_tenant_retention_override_is_respected_and_others_keep_the_defa
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     short, default = uuid4(), uuid4()
@@ -131,7 +131,7 @@ async def test_older_than_days_beats_settings_and_tenant_overrides(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant = uuid4()
@@ -149,7 +149,7 @@ async def test_a_dry_run_counts_what_would_go_and_deletes_nothing(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant, user = uuid4(), uuid4()

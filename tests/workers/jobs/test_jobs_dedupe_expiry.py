@@ -7,10 +7,10 @@ from uuid import uuid4
 
 from jobs_support import FakeClock, Seeder, assert_clean, days_ago, receipts
 
+from workers.config import Config
+from workers.jobs.executor import run_job
 from workers.jobs.holds import add_hold
-from workers.jobs.runner import run_job
 from workers.repositories import Repositories
-from workers.settings import Settings
 from workers.store import Store
 
 
@@ -18,7 +18,7 @@ async def test_marks_past_the_horizon_expire_and_younger_ones_stay(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant = uuid4()
@@ -42,7 +42,7 @@ async def test_a_dedupe_dry_run_forgets_nothing(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant = uuid4()

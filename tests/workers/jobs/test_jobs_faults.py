@@ -9,9 +9,9 @@ from uuid import uuid4
 import pytest
 from jobs_support import FakeClock, Seeder, assert_clean, days_ago, receipts, remaining_audit_ids
 
-from workers.jobs.runner import run_job
+from workers.config import Config
+from workers.jobs.executor import run_job
 from workers.repositories import Repositories
-from workers.settings import Settings
 from workers.store import FaultInjector, Store, open_store
 
 
@@ -29,7 +29,7 @@ async def test_a_purge_under_commit_faults_removes_each_record_once_and_counts_e
     faulty: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
     batch: int,
 ) -> None:

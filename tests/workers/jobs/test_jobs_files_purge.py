@@ -9,13 +9,13 @@ import pytest
 from jobs_support import FakeClock, Seeder, assert_clean, days_ago, receipts
 
 from events.audit_types import AuditEventType
-from workers.jobs.files import restore_file
+from workers.config import Config
+from workers.jobs.executor import run_job
 from workers.jobs.holds import add_hold
+from workers.jobs.restore import restore_file
 from workers.jobs.retention import set_retention
-from workers.jobs.runner import run_job
-from workers.models import File
+from workers.records import File
 from workers.repositories import Repositories
-from workers.settings import Settings
 from workers.store import Store
 
 
@@ -30,7 +30,7 @@ async def test_files_deleted_longer_ago_than_the_period_are_purged_with_every_in
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant = uuid4()
@@ -58,7 +58,7 @@ async def test_files_of_held_users_sessions_and_tenants_are_not_purged(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant, held_tenant, user, session = uuid4(), uuid4(), uuid4(), uuid4()
@@ -84,7 +84,7 @@ async def test_a_tenant_may_keep_deleted_files_longer(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant = uuid4()
@@ -101,7 +101,7 @@ async def test_a_files_dry_run_counts_and_keeps_every_file(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant = uuid4()
@@ -143,7 +143,7 @@ async def test_restoring_a_live_or_purged_file_changes_and_audits_nothing(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
     deleted: bool,
 ) -> None:

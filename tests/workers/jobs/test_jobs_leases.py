@@ -9,13 +9,13 @@ from uuid import uuid4
 
 from jobs_support import FakeClock, Seeder, assert_clean, days_ago, receipts, remaining_audit_ids
 
+from workers.config import Config
 from workers.jobs import leases
 from workers.jobs.continuation import read_continuation
+from workers.jobs.executor import run_job
 from workers.jobs.leases import current_lease
-from workers.jobs.runner import run_job
 from workers.jobs.summary import JobProgress
 from workers.repositories import Repositories
-from workers.settings import Settings
 from workers.store import Store
 
 
@@ -23,7 +23,7 @@ async def test_a_job_whose_lease_is_held_is_skipped_naming_the_holder_and_the_ex
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant = uuid4()
@@ -43,7 +43,7 @@ async def test_a_lapsed_lease_is_taken_over_and_released_at_the_end(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant = uuid4()
@@ -58,7 +58,7 @@ async def test_a_lapsed_lease_is_taken_over_and_released_at_the_end(
 
 
 async def test_leases_are_per_job(
-    store: Store, repos: Repositories, settings: Callable[..., Settings], clock: FakeClock
+    store: Store, repos: Repositories, settings: Callable[..., Config], clock: FakeClock
 ) -> None:
     await store.transact(lambda tr: leases.acquire(tr, repos.keys, "audit", "node-b", clock(), 60))
 
@@ -71,7 +71,7 @@ async def test_every_batch_renews_the_lease_so_a_long_run_keeps_it(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant = uuid4()
@@ -103,7 +103,7 @@ async def test_a_runner_that_lost_its_lease_stops_and_the_new_holder_resumes_its
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant = uuid4()

@@ -18,11 +18,11 @@ from uuid import uuid4
 import pytest
 from jobs_support import FakeClock, Seeder, assert_clean, days_ago, receipts, remaining_audit_ids
 
+from workers.config import Config
 from workers.jobs.continuation import read_continuation
+from workers.jobs.executor import run_job
 from workers.jobs.leases import current_lease
-from workers.jobs.runner import run_job
 from workers.repositories import Repositories
-from workers.settings import Settings
 from workers.store import Store
 
 CHILD = Path(__file__).with_name("jobs_child.py")
@@ -79,7 +79,7 @@ async def test_a_purge_killed_mid_run_resumes_from_its_cursor_and_ends_exact(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
     db_path: Path,
     children: Children,

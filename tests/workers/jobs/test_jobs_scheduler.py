@@ -11,11 +11,11 @@ from uuid import uuid4
 from apscheduler.triggers.cron import CronTrigger
 from jobs_support import FakeClock, Seeder, days_ago, receipts
 
+from workers.config import Config
 from workers.jobs.continuation import read_continuation
 from workers.jobs.leases import current_lease
 from workers.jobs.scheduler import _build, create_scheduler, run_scheduler
 from workers.repositories import Repositories
-from workers.settings import Settings
 from workers.store import Store
 
 DEADLINE_S = 20.0
@@ -34,7 +34,7 @@ async def until(condition: Callable[[], object], what: str) -> None:
 
 
 async def test_create_scheduler_registers_the_three_jobs_with_the_configured_crons(
-    store: Store, repos: Repositories, settings: Callable[..., Settings]
+    store: Store, repos: Repositories, settings: Callable[..., Config]
 ) -> None:
     crons = {"files": "1 2 * * *", "audit": "3 4 * * *", "dedupe": "*/7 * * * *"}
     config = settings(
@@ -57,7 +57,7 @@ async def test_a_due_job_runs_through_the_scheduler(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant = uuid4()
@@ -77,7 +77,7 @@ async def test_stopping_mid_run_keeps_the_continuation_and_releases_the_lease(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     tenant = uuid4()
@@ -96,7 +96,7 @@ async def test_stopping_mid_run_keeps_the_continuation_and_releases_the_lease(
 
 
 async def test_run_scheduler_returns_once_stop_is_set(
-    store: Store, settings: Callable[..., Settings]
+    store: Store, settings: Callable[..., Config]
 ) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(run_scheduler(settings(), stop, store=store))

@@ -9,11 +9,11 @@ from uuid import uuid4
 import pytest
 from jobs_support import FakeClock, Seeder, days_ago
 
+from workers.config import Config
+from workers.jobs.executor import run_job
 from workers.jobs.retention import InvalidRetention
 from workers.jobs.rules import UnknownJob
-from workers.jobs.runner import run_job
 from workers.repositories import Repositories
-from workers.settings import Settings
 from workers.store import Store
 
 
@@ -21,7 +21,7 @@ async def test_a_summary_reads_as_a_report_and_serialises_to_json(
     store: Store,
     repos: Repositories,
     seed: Seeder,
-    settings: Callable[..., Settings],
+    settings: Callable[..., Config],
     clock: FakeClock,
 ) -> None:
     busy, quiet = uuid4(), uuid4()
@@ -45,7 +45,7 @@ async def test_a_summary_reads_as_a_report_and_serialises_to_json(
 
 
 async def test_an_unknown_job_or_negative_period_is_refused_by_name(
-    store: Store, repos: Repositories, settings: Callable[..., Settings]
+    store: Store, repos: Repositories, settings: Callable[..., Config]
 ) -> None:
     with pytest.raises(UnknownJob, match=r"'messages'.*files, audit, dedupe"):
         await run_job("messages", store, repos, settings())

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import eventually
 from tests.workers.ingest.events_factory import dumps, later, message_sent
-from workers.nats_server import find_binary, free_port, reachable
+from workers.nats.local_server import find_binary, free_port, reachable
 
 
 def get(port: int, path: str) -> tuple[int, str]:

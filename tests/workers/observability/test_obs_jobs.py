@@ -17,22 +17,22 @@ from pathlib import Path
 import pytest
 
 from tests.workers.observability.obs_support import aget, metric, wait_ready
-from workers.bootstrap import repositories
+from workers.config import Config
 from workers.jobs import leases
-from workers.jobs.runner import run_job
+from workers.jobs.executor import run_job
 from workers.jobs.summary import JobProgress
-from workers.nats_server import free_port
+from workers.nats.local_server import free_port
 from workers.observability.metrics import Metrics
 from workers.repositories import Repositories
-from workers.settings import Settings
+from workers.service.wiring import repositories
 from workers.store import Store, open_store
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(
+def settings(tmp_path: Path) -> Config:
+    return Config(
         _env_file=None,  # type: ignore[call-arg]
         store_url=f"sqlite:///{tmp_path / 'jobs.db'}",
         purge_batch_size=2,
@@ -40,7 +40,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Store]:
+async def store(settings: Config) -> AsyncIterator[Store]:
     s = open_store(settings.store_url)
     yield s
     await s.close()
@@ -62,7 +62,7 @@ def value(metrics: Metrics, name: str) -> float:
 
 
 async def test_a_run_counts_removals_and_its_duration_and_holds_the_lease_while_it_runs(
-    store: Store, settings: Settings
+    store: Store, settings: Config
 ) -> None:
     repos, metrics = repositories(settings), Metrics()
     await seed_old_marks(store, repos, 5)
@@ -82,7 +82,7 @@ async def test_a_run_counts_removals_and_its_duration_and_holds_the_lease_while_
 
 
 async def test_a_run_skipped_for_another_holder_leaves_the_lease_gauge_at_0(
-    store: Store, settings: Settings
+    store: Store, settings: Config
 ) -> None:
     repos, metrics = repositories(settings), Metrics()
     await store.transact(lambda tr: leases.acquire(tr, repos.keys, "dedupe", "elsewhere", NOW, 600))
@@ -92,7 +92,7 @@ async def test_a_run_skipped_for_another_holder_leaves_the_lease_gauge_at_0(
     assert value(metrics, "workers_purge_seconds_count") == 0
 
 
-async def test_a_dry_run_records_nothing(store: Store, settings: Settings) -> None:
+async def test_a_dry_run_records_nothing(store: Store, settings: Config) -> None:
     repos, metrics = repositories(settings), Metrics()
     await seed_old_marks(store, repos, 3)
     later = NOW + timedelta(days=1)

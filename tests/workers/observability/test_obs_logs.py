@@ -18,13 +18,13 @@ from nats.aio.msg import Msg
 from tests.helpers import eventually
 from tests.workers.ingest.events_factory import dumps, message_sent
 from tests.workers.observability.obs_support import metric, wait_ready
-from workers.nats_server import free_port
+from workers.config import Config
+from workers.nats.local_server import free_port
 from workers.observability.logs import JsonFormatter, event_fields, json_wanted, setup_logging
-from workers.settings import Settings
 
 
 async def test_worker_logs_are_json_lines_and_the_dead_letter_line_names_the_event(
-    settings: Settings, producer: Client, worker_process
+    settings: Config, producer: Client, worker_process
 ) -> None:
     port = free_port()
     proc = worker_process(settings, METRICS_PORT=str(port), LOG_FORMAT="json", LOG_LEVEL="INFO")

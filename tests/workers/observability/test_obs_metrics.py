@@ -16,15 +16,15 @@ from tests.workers.observability.obs_support import (
     samples,
     wait_ready,
 )
-from workers.app import build_worker
-from workers.nats_server import LocalNatsServer, free_port
+from workers.config import Config
+from workers.nats.local_server import LocalNatsServer, free_port
 from workers.observability.health import Health, nats_check, started_check
-from workers.settings import Settings
+from workers.service.worker import build_worker
 from workers.store import FaultInjector
 
 
 async def test_metrics_count_applied_and_dead_lettered_events_by_subject(
-    settings: Settings, producer: Client, worker_process
+    settings: Config, producer: Client, worker_process
 ) -> None:
     port = free_port()
     await wait_ready(port, worker_process(settings, METRICS_PORT=str(port)))
@@ -57,7 +57,7 @@ async def test_metrics_count_applied_and_dead_lettered_events_by_subject(
 
 
 async def test_a_retried_event_counts_as_retried_then_redelivered_and_a_resent_one_as_duplicate(
-    settings: Settings, producer: Client, start_worker
+    settings: Config, producer: Client, start_worker
 ) -> None:
     worker = await start_worker(settings)
     registry = worker.metrics.registry
@@ -79,9 +79,7 @@ async def test_a_retried_event_counts_as_retried_then_redelivered_and_a_resent_o
     assert value("workers_events_applied_total") == 1
 
 
-async def test_healthz_answers_200_and_unknown_paths_404(
-    settings: Settings, worker_process
-) -> None:
+async def test_healthz_answers_200_and_unknown_paths_404(settings: Config, worker_process) -> None:
     port = free_port()
     await wait_ready(port, worker_process(settings, METRICS_PORT=str(port)))
     assert (await aget(port, "/healthz"))[0] == 200
@@ -89,7 +87,7 @@ async def test_healthz_answers_200_and_unknown_paths_404(
 
 
 async def test_readyz_is_503_naming_nats_while_it_is_down_and_200_once_it_is_back(
-    settings: Settings, nats_server: LocalNatsServer, worker_process
+    settings: Config, nats_server: LocalNatsServer, worker_process
 ) -> None:
     port = free_port()
     await wait_ready(port, worker_process(settings, METRICS_PORT=str(port)))
@@ -117,7 +115,7 @@ async def test_readyz_is_503_naming_nats_while_it_is_down_and_200_once_it_is_bac
 
 
 async def test_a_worker_is_ready_only_once_its_streams_and_consumers_are_set_up(
-    settings: Settings, producer: Client
+    settings: Config, producer: Client
 ) -> None:
     """A connected NATS is not enough: a producer that waits for /readyz and then publishes
     must find stream EVENTS there (it got "no responders" when readiness came first)."""

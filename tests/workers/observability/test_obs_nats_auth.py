@@ -14,12 +14,13 @@ import pytest
 from tests.helpers import eventually
 from tests.workers.ingest.events_factory import dumps, message_sent
 from tests.workers.observability.obs_support import ConfiguredNats
-from workers.app import build_worker, nats_connect_options
-from workers.settings import Settings
+from workers.config import Config
+from workers.nats.broker import nats_connect_options
+from workers.service.worker import build_worker
 
 
-def make_settings(tmp_path: Path, url: str, **values: object) -> Settings:
-    return Settings(
+def make_settings(tmp_path: Path, url: str, **values: object) -> Config:
+    return Config(
         _env_file=None,  # type: ignore[call-arg]
         nats_url=url,
         store_url=f"sqlite:///{tmp_path / 'store.db'}",
@@ -28,7 +29,7 @@ def make_settings(tmp_path: Path, url: str, **values: object) -> Settings:
     )
 
 
-async def applies_one_event(settings: Settings) -> None:
+async def applies_one_event(settings: Config) -> None:
     """A worker with these settings connects, and an event published with them is applied."""
     worker = build_worker(settings)
     await worker.start()

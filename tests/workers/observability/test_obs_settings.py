@@ -1,4 +1,4 @@
-"""Settings fail at start-up, naming the environment variable; every one is described."""
+"""Config fail at start-up, naming the environment variable; every one is described."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.settings import Settings, SettingsError
+from workers.config import Config, ConfigError
 
 
 def workers_cli(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
@@ -23,8 +23,8 @@ def workers_cli(*args: str, timeout: float = 60, **env: str) -> subprocess.Compl
     )
 
 
-def settings(**env: str) -> Settings:
-    return Settings.from_env(_env_file=None, **{k.lower(): v for k, v in env.items()})
+def settings(**env: str) -> Config:
+    return Config.from_env(_env_file=None, **{k.lower(): v for k, v in env.items()})
 
 
 def test_a_bad_batch_size_stops_the_worker_with_exit_2_naming_the_variable() -> None:
@@ -79,19 +79,19 @@ def test_a_busy_metrics_port_stops_the_process_with_exit_2_naming_the_variable(
     ],
 )
 def test_a_bad_value_is_named_by_its_variable(env: dict[str, str], named: str) -> None:
-    with pytest.raises(SettingsError, match=named.replace("*", r"\*")):
+    with pytest.raises(ConfigError, match=named.replace("*", r"\*")):
         settings(**env)
 
 
 def test_tls_certificate_and_key_go_together(tmp_path: Path) -> None:
     cert = tmp_path / "client.pem"
     cert.write_text("-----BEGIN CERTIFICATE-----\n")
-    with pytest.raises(SettingsError, match="NATS_TLS_CERT and NATS_TLS_KEY go together"):
+    with pytest.raises(ConfigError, match="NATS_TLS_CERT and NATS_TLS_KEY go together"):
         settings(NATS_TLS_CERT=str(cert))
 
 
 def test_secrets_never_appear_in_the_message() -> None:
-    with pytest.raises(SettingsError) as raised:
+    with pytest.raises(ConfigError) as raised:
         settings(NATS_PASSWORD="hunter2")
     assert "hunter2" not in str(raised.value)
     assert "hunter2" not in repr(settings(NATS_USER="ide", NATS_PASSWORD="hunter2"))
@@ -100,11 +100,11 @@ def test_secrets_never_appear_in_the_message() -> None:
 def test_an_empty_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BATCH_SIZE", "")
     monkeypatch.setenv("NATS_TLS_CA", "")
-    loaded = Settings.from_env(_env_file=None)
-    assert loaded.batch_size == Settings.model_fields["batch_size"].default
+    loaded = Config.from_env(_env_file=None)
+    assert loaded.batch_size == Config.model_fields["batch_size"].default
     assert loaded.nats_tls_ca is None
 
 
 def test_every_setting_has_a_description_for_the_readme() -> None:
-    missing = [name for name, f in Settings.model_fields.items() if not f.description]
+    missing = [name for name, f in Config.model_fields.items() if not f.description]
     assert missing == []

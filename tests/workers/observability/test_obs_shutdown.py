@@ -15,20 +15,20 @@ from nats.aio.msg import Msg
 from events.audit_types import AuditEventType
 from tests.helpers import eventually
 from tests.workers.observability.obs_support import metric, publish_messages, wait_ready
-from workers.app import make_broker
-from workers.bootstrap import open_configured_store, repositories
-from workers.check import check
-from workers.consumer import BatchConsumer
-from workers.nats_server import free_port
-from workers.settings import Settings
+from workers.config import Config
+from workers.nats.broker import make_broker
+from workers.nats.local_server import free_port
+from workers.nats.streams import ensure_streams
+from workers.nats.subscribers import BatchConsumer
+from workers.repositories.integrity import check
+from workers.service.wiring import open_configured_store, repositories
 from workers.store import Store
-from workers.streams import ensure_streams
 
 GRACE_S = 10.0
 
 
 async def counts(
-    store: Store, settings: Settings, tenant: uuid.UUID, convs: list[uuid.UUID]
+    store: Store, settings: Config, tenant: uuid.UUID, convs: list[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[int, int]]:
     repos = repositories(settings)
     return {
@@ -37,7 +37,7 @@ async def counts(
     }
 
 
-async def audit_count(store: Store, settings: Settings, tenant: uuid.UUID) -> int:
+async def audit_count(store: Store, settings: Config, tenant: uuid.UUID) -> int:
     repos, total, after = repositories(settings), 0, None
     while True:
         page = await store.transact(
@@ -52,7 +52,7 @@ async def audit_count(store: Store, settings: Settings, tenant: uuid.UUID) -> in
 
 
 async def test_sigterm_mid_stream_exits_0_in_grace_and_a_restart_applies_every_event_once(
-    settings: Settings, producer: Client, worker_process
+    settings: Config, producer: Client, worker_process
 ) -> None:
     tenant, convs, n = uuid.uuid4(), [uuid.uuid4() for _ in range(3)], 20_000
     await ensure_streams(producer.jetstream(), settings)
@@ -116,7 +116,7 @@ class Stuck:
 async def test_drain_gives_up_after_its_timeout_and_reports_what_is_left_unacked(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Config(_env_file=None)  # type: ignore[call-arg]
     consumer = BatchConsumer(Stuck(), make_broker(settings), settings)  # type: ignore[arg-type]
     await consumer.handle([Msg(None, subject="message.sent", data=b"{}") for _ in range(3)])
     started = time.monotonic()

@@ -25,7 +25,7 @@ from repo_model import (
 
 from events.enums import AgentType
 from workers.ids import to_ms
-from workers.models import Conversation
+from workers.records import Conversation
 from workers.repositories import Page
 from workers.store.port import Store, Transaction
 

@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 
 from events.audit_types import AuditEventType
 from events.enums import AgentType, MessageRole, SettingCategory
-from workers.models import Agent, Audit, Conversation, File, Message, Setting
+from workers.records import Agent, Audit, Conversation, File, Message, Setting
 from workers.repositories import Page
 from workers.store.port import KeyValue, Store, Transaction
 

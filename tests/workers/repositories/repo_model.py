@@ -17,7 +17,7 @@ from repo_helpers import at
 from events.audit_types import AuditEventType
 from events.enums import AgentType, ConversationStatus, MessageRole, SettingCategory
 from workers.ids import to_ms
-from workers.models import Agent, AgentMemory, Audit, Conversation, File, Message, Setting
+from workers.records import Agent, AgentMemory, Audit, Conversation, File, Message, Setting
 from workers.repositories import Repositories
 from workers.store.port import Store, Transaction
 

@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 from repo_helpers import Make, walk
 
 from events.enums import AgentType
-from workers.models import Agent, AgentConfig, AgentMemory
+from workers.records import Agent, AgentConfig, AgentMemory
 from workers.repositories import Repositories
 from workers.store.sqlite import SqliteStore
 

@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 from repo_helpers import Make, at, walk
 
 from events.audit_types import AuditEventType
-from workers.models import Audit
+from workers.records import Audit
 from workers.repositories import Repositories
 from workers.store.sqlite import SqliteStore
 

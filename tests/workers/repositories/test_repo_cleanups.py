@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from repo_helpers import CountingStore, Make, at
 
-from workers.models import Audit, File
+from workers.records import Audit, File
 from workers.repositories import Repositories
 from workers.store.port import Transaction
 from workers.store.sqlite import SqliteStore

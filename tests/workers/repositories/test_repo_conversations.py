@@ -6,7 +6,7 @@ from uuid import UUID, uuid4
 
 from repo_helpers import Make, walk
 
-from workers.models import Conversation, ConversationStatus
+from workers.records import Conversation, ConversationStatus
 from workers.repositories import Repositories
 from workers.store.sqlite import SqliteStore
 

@@ -15,9 +15,9 @@ import pytest
 from repo_helpers import Make, at, walk
 
 from events.audit_types import AuditEventType
-from workers.check import check
-from workers.models import Audit, File, Message
+from workers.records import Audit, File, Message
 from workers.repositories import Repositories
+from workers.repositories.integrity import check
 from workers.store.faults import FaultInjector
 from workers.store.port import Transaction
 from workers.store.sqlite import SqliteStore

@@ -6,7 +6,7 @@ from uuid import UUID, uuid4
 
 from repo_helpers import Make, at, walk
 
-from workers.models import File
+from workers.records import File
 from workers.repositories import Repositories
 from workers.store.sqlite import SqliteStore
 

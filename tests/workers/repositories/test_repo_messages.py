@@ -6,7 +6,7 @@ from uuid import UUID, uuid4
 
 from repo_helpers import CountingTransaction, Make, at, walk
 
-from workers.models import Message
+from workers.records import Message
 from workers.repositories import Page, Repositories
 from workers.store.port import Transaction
 from workers.store.sqlite import SqliteStore

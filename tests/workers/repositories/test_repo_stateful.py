@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from repo_compare import Compare
 
 from events.enums import AgentType, ConversationStatus
-from workers.check import check
+from workers.repositories.integrity import check
 from workers.store.port import Transaction
 from workers.store.sqlite import SqliteStore
 

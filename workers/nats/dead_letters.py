@@ -1,17 +1,66 @@
-"""`dlq list|show|replay`: read the dead-letter stream and send letters back to their subject."""
+"""The dead-letter stream: a letter is the original bytes, subject and headers, plus why and
+when. Writing letters (the workers) and reading, replaying them (`dlq list|show|replay`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import nats
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
 
 from events.subjects import DLQ_SUBJECT_PREFIX, STREAM_DLQ, dlq_subject
-from workers import dead_letters as dl
+
+REASON = "Dlq-Reason"
+SUBJECT = "Dlq-Subject"
+DELIVERIES = "Dlq-Deliveries"
+STREAM_SEQ = "Dlq-Stream-Seq"
+FAILED_AT = "Dlq-Failed-At"
+ORIGINAL_HEADER = "Dlq-Orig-"  # original headers, renamed so JetStream does not act on them
+
+
+class Publisher(Protocol):
+    async def __call__(self, subject: str, payload: bytes, headers: dict[str, str]) -> None: ...
+
+
+def dead_letter_headers(msg: Msg, reason: str) -> dict[str, str]:
+    meta = msg.metadata
+    headers = {f"{ORIGINAL_HEADER}{k}": v for k, v in (msg.headers or {}).items()}
+    headers |= {
+        # the same letter written again (the original's ack lost to a crash) is dropped by
+        # JetStream's duplicate window instead of appearing twice
+        "Nats-Msg-Id": f"dlq:{meta.stream}:{meta.sequence.stream}",
+        REASON: _one_line(reason),
+        SUBJECT: msg.subject,
+        DELIVERIES: str(meta.num_delivered),
+        STREAM_SEQ: str(meta.sequence.stream),
+        FAILED_AT: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return headers
+
+
+async def dead_letter(publish: Publisher, msg: Msg, reason: str) -> None:
+    """Publish and wait for JetStream's ack: only then may the original be acked."""
+    await publish(dlq_subject(msg.subject), msg.data, dead_letter_headers(msg, reason))
+
+
+def original_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {
+        k.removeprefix(ORIGINAL_HEADER): v
+        for k, v in headers.items()
+        if k.startswith(ORIGINAL_HEADER)
+    }
+
+
+def _one_line(text: str) -> str:
+    """Header values are one line of ASCII (nats-py decodes others as RFC 2047 objects):
+    keep them readable, escaped and bounded."""
+    flat = " ".join(text.split())
+    return flat.encode("ascii", "backslashreplace").decode("ascii")[:4000]
 
 
 @dataclass
@@ -38,7 +87,7 @@ class DeadLetter:
         body = self.data.decode("utf-8", errors="replace")
         return {
             **self.summary(),
-            "original_headers": dl.original_headers(self.headers),
+            "original_headers": original_headers(self.headers),
             "body": body,
         }
 
@@ -47,10 +96,10 @@ def _letter(seq: int, headers: dict[str, str] | None, data: bytes | None) -> Dea
     h = {k: str(v) for k, v in (headers or {}).items()}  # nats-py may hand back Header objects
     return DeadLetter(
         seq=seq,
-        subject=h.get(dl.SUBJECT, "?"),
-        reason=h.get(dl.REASON, ""),
-        deliveries=h.get(dl.DELIVERIES, ""),
-        failed_at=h.get(dl.FAILED_AT, ""),
+        subject=h.get(SUBJECT, "?"),
+        reason=h.get(REASON, ""),
+        deliveries=h.get(DELIVERIES, ""),
+        failed_at=h.get(FAILED_AT, ""),
         headers=h,
         data=data or b"",
     )
@@ -85,7 +134,7 @@ async def replay(nc: Client, letter: DeadLetter) -> None:
     `Nats-Msg-Id` is suffixed: within JetStream's duplicate window the original id would be
     silently dropped; the workers' own dedupe still applies the event at most once.
     """
-    headers = dl.original_headers(letter.headers)
+    headers = original_headers(letter.headers)
     if "Nats-Msg-Id" in headers:
         headers["Nats-Msg-Id"] = f"{headers['Nats-Msg-Id']}:replay:{letter.seq}"
     js = nc.jetstream()

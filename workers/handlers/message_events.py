@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from events import AuditEventType, MessageSent
 from workers.handlers.unit import Unit
-from workers.models import Conversation, Message
+from workers.records import Conversation, Message
 
 
 def on_message_sent(work: list[tuple[Unit, MessageSent]]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from events import AuditEventType, SettingChanged
 from workers.handlers.unit import Unit
-from workers.models import Setting
+from workers.records import Setting
 
 
 def on_setting_changed(unit: Unit, event: SettingChanged) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from events import AuditEventType, ConversationCreated, ConversationStatus, ConversationUpdated
 from workers.handlers.unit import Unit
-from workers.models import Conversation
+from workers.records import Conversation
 
 _FIELDS = (
     "title",

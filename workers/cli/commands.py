@@ -7,11 +7,12 @@ import json
 import sys
 from collections.abc import AsyncIterator, Iterable
 
-from workers import dlq, output, query
-from workers.app import nats_connect_options
-from workers.bootstrap import open_configured_store, repositories
+from workers.cli import output, query
+from workers.config import Config
 from workers.errors import NotFound
-from workers.settings import Settings
+from workers.nats import dead_letters as dlq
+from workers.nats.broker import nats_connect_options
+from workers.service.wiring import open_configured_store, repositories
 
 
 class CommandError(Exception):
@@ -20,7 +21,7 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
-async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+async def dispatch(args: argparse.Namespace, settings: Config) -> int:
     handler = {
         "run": cmd_run,
         "worker": cmd_worker,
@@ -38,29 +39,29 @@ async def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     return await handler(args, settings)
 
 
-async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.runner import run_system
+async def cmd_run(args: argparse.Namespace, settings: Config) -> int:
+    from workers.service.lifecycle import run_system
 
     await run_system(settings)
     return 0
 
 
-async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.runner import run_parts, run_workers
+async def cmd_worker(args: argparse.Namespace, settings: Config) -> int:
+    from workers.service.lifecycle import run_parts, run_workers
 
     await run_parts(settings, [run_workers])
     return 0
 
 
-async def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.runner import run_parts, run_scheduler_part
+async def cmd_scheduler(args: argparse.Namespace, settings: Config) -> int:
+    from workers.service.lifecycle import run_parts, run_scheduler_part
 
     await run_parts(settings, [run_scheduler_part])
     return 0
 
 
-async def cmd_streams(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.streams import ensure_streams
+async def cmd_streams(args: argparse.Namespace, settings: Config) -> int:
+    from workers.nats.streams import ensure_streams
 
     nc = await dlq.connect(settings.nats_url, **nats_connect_options(settings))
     try:
@@ -71,8 +72,8 @@ async def cmd_streams(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.publish import demo_events, publish_all, read_events
+async def cmd_publish(args: argparse.Namespace, settings: Config) -> int:
+    from workers.nats.producer import demo_events, publish_all, read_events
 
     events: Iterable[tuple[str, bytes, str | None]]
     if args.demo:
@@ -95,7 +96,7 @@ async def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+async def cmd_query(args: argparse.Namespace, settings: Config) -> int:
     f = query.Filters(
         tenant=args.tenant,
         id=args.id,
@@ -133,7 +134,7 @@ async def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
         await store.close()
 
 
-async def cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
+async def cmd_dlq(args: argparse.Namespace, settings: Config) -> int:
     nc = await dlq.connect(settings.nats_url, **nats_connect_options(settings))
     try:
         if args.action == "list":
@@ -171,8 +172,8 @@ async def cmd_dlq(args: argparse.Namespace, settings: Settings) -> int:
         await nc.close()
 
 
-async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.check import check
+async def cmd_check(args: argparse.Namespace, settings: Config) -> int:
+    from workers.repositories.integrity import check
 
     store, repos = open_configured_store(settings), repositories(settings)
     try:
@@ -211,25 +212,25 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.clean else 1
 
 
-async def cmd_cleanup(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.jobs.commands import run_cleanup
+async def cmd_cleanup(args: argparse.Namespace, settings: Config) -> int:
+    from workers.cli.retention import run_cleanup
 
     return await run_cleanup(args, settings)
 
 
-async def cmd_hold(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.jobs.commands import run_hold
+async def cmd_hold(args: argparse.Namespace, settings: Config) -> int:
+    from workers.cli.retention import run_hold
 
     return await run_hold(args, settings)
 
 
-async def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.jobs.commands import run_retention
+async def cmd_retention(args: argparse.Namespace, settings: Config) -> int:
+    from workers.cli.retention import run_retention
 
     return await run_retention(args, settings)
 
 
-async def cmd_files(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.jobs.commands import run_files
+async def cmd_files(args: argparse.Namespace, settings: Config) -> int:
+    from workers.cli.retention import run_files
 
     return await run_files(args, settings)

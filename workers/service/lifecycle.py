@@ -15,17 +15,17 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlparse
 
-from workers.app import build_worker, run_until_stopped
-from workers.bootstrap import open_configured_store
-from workers.nats_server import LocalNatsServer, reachable
+from workers.config import Config
+from workers.nats.local_server import LocalNatsServer, reachable
 from workers.observability.endpoint import Observability
 from workers.observability.health import nats_check, started_check, store_check
-from workers.settings import Settings
+from workers.service.wiring import open_configured_store
+from workers.service.worker import build_worker, run_until_stopped
 from workers.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-Part = Callable[[Settings, asyncio.Event, Observability], Coroutine[Any, Any, None]]
+Part = Callable[[Config, asyncio.Event, Observability], Coroutine[Any, Any, None]]
 
 STOP_MARGIN_S = 5.0  # beyond the grace, for closing connections and files
 
@@ -44,7 +44,7 @@ def stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, on_signal, sig)
 
 
-async def run_workers(settings: Settings, stop: asyncio.Event, obs: Observability) -> None:
+async def run_workers(settings: Config, stop: asyncio.Event, obs: Observability) -> None:
     worker = build_worker(settings, metrics=obs.metrics)
     obs.health.add("nats", nats_check(worker.broker, settings.nats_url))
     obs.health.add("store", store_check(worker.store))
@@ -54,7 +54,7 @@ async def run_workers(settings: Settings, stop: asyncio.Event, obs: Observabilit
     await run_until_stopped(worker, stop)
 
 
-async def run_scheduler_part(settings: Settings, stop: asyncio.Event, obs: Observability) -> None:
+async def run_scheduler_part(settings: Config, stop: asyncio.Event, obs: Observability) -> None:
     from workers.jobs.scheduler import run_scheduler
 
     store = open_configured_store(settings)
@@ -65,7 +65,7 @@ async def run_scheduler_part(settings: Settings, stop: asyncio.Event, obs: Obser
         await store.close()
 
 
-async def run_parts(settings: Settings, parts: list[Part]) -> None:
+async def run_parts(settings: Config, parts: list[Part]) -> None:
     """Run the parts until a signal; if one fails, stop the others and re-raise."""
     stop = asyncio.Event()
     stop_on_signals(stop)
@@ -92,7 +92,7 @@ async def run_parts(settings: Settings, parts: list[Part]) -> None:
         raise first or errors[0]
 
 
-def start_local_nats(settings: Settings) -> LocalNatsServer | None:
+def start_local_nats(settings: Config) -> LocalNatsServer | None:
     """Start nats-server for `run` unless NATS_URL already answers."""
     if reachable(settings.nats_url):
         log.info("using the NATS server at %s", settings.nats_url)
@@ -108,7 +108,7 @@ def start_local_nats(settings: Settings) -> LocalNatsServer | None:
     return server
 
 
-async def run_system(settings: Settings) -> None:
+async def run_system(settings: Config) -> None:
     server = await asyncio.to_thread(start_local_nats, settings)
     parts: list[Part] = [run_workers]
     if settings.scheduler_enabled:

@@ -17,9 +17,9 @@ from events import (
     MessageSent,
     SettingChanged,
 )
-from workers.app import make_broker
-from workers.consumer import subscribe_all
-from workers.settings import Settings
+from workers.config import Config
+from workers.nats.broker import make_broker
+from workers.nats.subscribers import subscribe_all
 
 PAYLOADS: dict[str, Any] = {
     "messages": MessageSent,
@@ -35,8 +35,8 @@ async def _never(msgs: list[Msg]) -> None:
     raise RuntimeError("the documentation app does not consume")
 
 
-broker = make_broker(Settings())
-subscribe_all(broker, _never, Settings(), PAYLOADS)
+broker = make_broker(Config())
+subscribe_all(broker, _never, Config(), PAYLOADS)
 app = FastStream(
     broker,
     specification=AsyncAPI(

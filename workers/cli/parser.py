@@ -11,8 +11,8 @@ from typing import Any
 from uuid import UUID
 
 from events import AgentType, AuditEventType, SettingCategory
+from workers.config import Config, ConfigError
 from workers.observability.logs import setup_logging
-from workers.settings import Settings, SettingsError
 
 QUERIES = ("conversation", "messages", "audit", "files", "file", "agents", "agent", "settings")
 
@@ -117,18 +117,18 @@ def _add_job_commands(sub: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings = Config.from_env()
     except Exception as e:
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_format)
-    from workers import commands
+    from workers.cli import commands
 
     try:
         return asyncio.run(commands.dispatch(args, settings))
     except KeyboardInterrupt:
         return 130
-    except SettingsError as e:  # found only when used: a cron expression, a busy METRICS_PORT
+    except ConfigError as e:  # found only when used: a cron expression, a busy METRICS_PORT
         print(f"configuration error: {e}", file=sys.stderr)
         return 2
     except commands.CommandError as e:

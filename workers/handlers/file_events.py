@@ -16,7 +16,7 @@ from typing import Any
 from events import AuditEventType, FileChange, FileChanged
 from workers.handlers.unit import Unit
 from workers.ids import derived_id
-from workers.models import File
+from workers.records import File
 
 AUDIT_TYPES = {
     FileChange.CREATED: AuditEventType.FILE_CREATED,

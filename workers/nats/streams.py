@@ -13,14 +13,14 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import NotFoundError
 
 from events.subjects import DLQ_SUBJECTS, EVENT_SUBJECTS, STREAM_DLQ, STREAM_EVENTS
-from workers.settings import Settings
+from workers.config import Config
 
 log = logging.getLogger(__name__)
 
 DAY_S = 86_400.0
 
 
-def wanted_streams(settings: Settings) -> list[StreamConfig]:
+def wanted_streams(settings: Config) -> list[StreamConfig]:
     common = dict(
         storage=StorageType.FILE,
         retention=RetentionPolicy.LIMITS,
@@ -45,7 +45,7 @@ def wanted_streams(settings: Settings) -> list[StreamConfig]:
     ]
 
 
-async def ensure_streams(js: JetStreamContext, settings: Settings) -> list[str]:
+async def ensure_streams(js: JetStreamContext, settings: Config) -> list[str]:
     """Create missing streams; report (never fix) existing ones whose subjects differ."""
     notes = []
     for want in wanted_streams(settings):

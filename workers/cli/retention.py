@@ -9,21 +9,21 @@ from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from typing import Any, TypeVar
 
-from workers.bootstrap import open_configured_store, repositories
+from workers.config import Config
 from workers.jobs import holds
-from workers.jobs.files import restore_file
+from workers.jobs.executor import run_job
+from workers.jobs.restore import restore_file
 from workers.jobs.retention import clear_retention, get_retention, set_retention
-from workers.jobs.runner import run_job
 from workers.jobs.summary import JobProgress
 from workers.repositories import Repositories
-from workers.settings import Settings
+from workers.service.wiring import open_configured_store, repositories
 from workers.store import Store
 
 R = TypeVar("R")
 
 
 async def _with_store(
-    settings: Settings, work: Callable[[Store, Repositories], Coroutine[Any, Any, R]]
+    settings: Config, work: Callable[[Store, Repositories], Coroutine[Any, Any, R]]
 ) -> R:
     store = open_configured_store(settings)
     try:
@@ -42,7 +42,7 @@ def _progress(p: JobProgress) -> None:
     sys.stderr.flush()
 
 
-async def run_cleanup(args: argparse.Namespace, settings: Settings) -> int:
+async def run_cleanup(args: argparse.Namespace, settings: Config) -> int:
     summary = await _with_store(
         settings,
         lambda store, repos: run_job(
@@ -62,7 +62,7 @@ async def run_cleanup(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if summary.interrupted else 0
 
 
-async def run_hold(args: argparse.Namespace, settings: Settings) -> int:
+async def run_hold(args: argparse.Namespace, settings: Config) -> int:
     if args.action == "list":
         found = await _with_store(settings, lambda s, r: holds.list_holds(s, r, args.tenant))
         if args.json:
@@ -99,7 +99,7 @@ async def run_hold(args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
-async def run_retention(args: argparse.Namespace, settings: Settings) -> int:
+async def run_retention(args: argparse.Namespace, settings: Config) -> int:
     if args.action == "set":
         result = await _with_store(
             settings,
@@ -122,7 +122,7 @@ async def run_retention(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def run_files(args: argparse.Namespace, settings: Settings) -> int:
+async def run_files(args: argparse.Namespace, settings: Config) -> int:
     restored = await _with_store(settings, lambda s, r: restore_file(s, r, args.tenant, args.id))
     if restored is None:
         print(f"error: file {args.id} not found (never seen, or already purged)", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from events import AgentConfigured, AgentExecuted, AgentRunStatus, AgentType, AuditEventType
 from workers.handlers.unit import Unit
-from workers.models import Agent, AgentConfig
+from workers.records import Agent, AgentConfig
 
 
 def on_agent_executed(unit: Unit, event: AgentExecuted) -> None:

@@ -1,7 +1,7 @@
 """The one place that reads the environment (and an optional `.env`).
 
 Every field's description feeds the README's settings table. A bad value fails at start-up
-with the variable's name: `Settings.from_env()` turns pydantic's errors into a `SettingsError`
+with the variable's name: `Config.from_env()` turns pydantic's errors into a `ConfigError`
 that says `BATCH_SIZE='abc': …`, which the CLI prints before exiting with status 2.
 """
 
@@ -20,11 +20,11 @@ NATS_SCHEMES = ("nats", "tls", "ws", "wss")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-class SettingsError(ValueError):
+class ConfigError(ValueError):
     """A setting that cannot work, named as its environment variable (e.g. BATCH_SIZE)."""
 
 
-class Settings(BaseSettings):
+class Config(BaseSettings):
     # an empty variable (FOO= in a compose file) means "unset": the default applies
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_ignore_empty=True)
 
@@ -131,11 +131,11 @@ class Settings(BaseSettings):
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Self:
-        """The settings, or a SettingsError naming each bad variable."""
+        """The settings, or a ConfigError naming each bad variable."""
         try:
             return cls(**overrides)
         except ValidationError as e:
-            raise SettingsError(describe(e)) from None
+            raise ConfigError(describe(e)) from None
 
     @field_validator("store_url")
     @classmethod

@@ -29,7 +29,7 @@ from workers.store.errors import StoreError
 from workers.store.port import Store, Transaction
 
 if TYPE_CHECKING:
-    from workers.prepare_pool import PreparePool
+    from workers.ingest.pool import PreparePool
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from workers.config import Config
 from workers.ids import utcnow, uuid7
 from workers.jobs import continuation, holds, leases, retention
 from workers.jobs.clock import Clock
@@ -28,7 +29,6 @@ from workers.jobs.rules import Rule, rule
 from workers.jobs.summary import JobProgress, JobSummary, TenantResult
 from workers.jobs.tenants import all_tenants
 from workers.repositories import Repositories
-from workers.settings import Settings
 from workers.store.port import Store, Transaction
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ async def run_job(
     job: str,
     store: Store,
     repos: Repositories,
-    settings: Settings,
+    settings: Config,
     *,
     tenant: UUID | None = None,
     dry_run: bool = False,
@@ -109,7 +109,7 @@ class _Run:
     rule: Rule
     store: Store
     repos: Repositories
-    settings: Settings
+    settings: Config
     owner: str
     clock: Clock
     dry_run: bool

@@ -7,7 +7,7 @@ from uuid import UUID
 from events.audit_types import AuditEventType
 from workers.ids import utcnow, uuid7
 from workers.jobs.clock import Clock
-from workers.models import Audit, File
+from workers.records import Audit, File
 from workers.repositories import Repositories
 from workers.store.port import Store, Transaction
 

@@ -27,11 +27,11 @@ from nats.js.api import ConsumerConfig
 from nats.js.errors import ServiceUnavailableError
 
 from events import subjects
-from workers.dead_letters import dead_letter
-from workers.ingest import Incoming, Ingestor, Outcome, Result
+from workers.config import Config
+from workers.ingest.core import Incoming, Ingestor, Outcome, Result
+from workers.nats.dead_letters import dead_letter
 from workers.observability.logs import event_fields
 from workers.observability.metrics import Metrics
-from workers.settings import Settings
 from workers.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class BatchConsumer:
         self,
         ingestor: Ingestor,
         broker: NatsBroker,
-        settings: Settings,
+        settings: Config,
         in_flight: int = 2,
         metrics: Metrics | None = None,
     ) -> None:
@@ -197,7 +197,7 @@ class LongPollBatchSubscriber(BatchPullStreamSubscriber):
         return messages
 
 
-def consumer_config(settings: Settings) -> ConsumerConfig:
+def consumer_config(settings: Config) -> ConsumerConfig:
     return ConsumerConfig(
         ack_policy=JsAckPolicy.EXPLICIT,
         max_deliver=settings.max_deliver,
@@ -213,7 +213,7 @@ Handle = Callable[[list[Msg]], Awaitable[None]]
 def subscribe_all(
     broker: NatsBroker,
     handle: Handle,
-    settings: Settings,
+    settings: Config,
     payloads: dict[str, Any] | None = None,
 ) -> None:
     """One batch subscriber per family. `payloads` (family -> event type) only annotates the

@@ -1,0 +1,1 @@
+"""The exactly-once core, free of NATS: decoding, applying a batch, the preparing processes."""

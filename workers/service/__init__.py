@@ -1,0 +1,1 @@
+"""Assembling a worker, and the process lifecycles of `run`, `worker` and `scheduler`."""
