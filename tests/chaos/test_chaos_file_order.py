@@ -24,7 +24,8 @@ import pytest
 
 from events.enums import SettingCategory
 from tests.workers.ingest.events_factory import dumps, envelope, file_changed, later
-from workers.ingest.core import Incoming, Ingestor, Outcome
+from workers.ingest.ingestor import Ingestor
+from workers.ingest.outcomes import Incoming, Outcome
 from workers.repositories import Repositories
 from workers.store.sqlite import SqliteStore
 

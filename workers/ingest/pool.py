@@ -36,7 +36,8 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from workers.ids import Uuid7Block
-from workers.ingest.core import Incoming, Result, apply_raw
+from workers.ingest.core import apply_raw
+from workers.ingest.outcomes import Incoming, Result
 from workers.repositories import Repositories
 from workers.store.keys import Keys
 from workers.store.port import Transaction

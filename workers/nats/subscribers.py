@@ -28,7 +28,8 @@ from nats.js.errors import ServiceUnavailableError
 
 from events import subjects
 from workers.config import Config
-from workers.ingest.core import Incoming, Ingestor, Outcome, Result
+from workers.ingest.ingestor import Ingestor
+from workers.ingest.outcomes import Incoming, Outcome, Result
 from workers.nats.dead_letters import dead_letter
 from workers.observability.logs import event_fields
 from workers.observability.metrics import Metrics

@@ -10,7 +10,7 @@ from faststream.nats import NatsBroker
 
 from events.subjects import STREAM_EVENTS
 from workers.config import Config
-from workers.ingest.core import Ingestor
+from workers.ingest.ingestor import Ingestor
 from workers.ingest.pool import PreparePool
 from workers.nats.broker import make_broker
 from workers.nats.pending import poll_pending

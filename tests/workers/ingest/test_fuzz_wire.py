@@ -326,7 +326,8 @@ def _bodies(good: list[tuple[str, bytes]]) -> list[Body]:
 
 
 async def test_a_numeric_string_timestamp_is_dead_lettered() -> None:
-    from workers.ingest.core import Incoming, decode
+    from workers.ingest.core import decode
+    from workers.ingest.outcomes import Incoming
 
     body = {**EXAMPLES["message.sent"], "occurred_at": "1700000000"}
     assert isinstance(decode(Incoming("message.sent", json.dumps(body).encode())), str)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.workers.ingest.events_factory import dumps, later, message_sent
-from workers.ingest import core as ingest
-from workers.ingest.core import Incoming, Ingestor, Outcome
+from workers.ingest import ingestor as ingest
+from workers.ingest.ingestor import Ingestor
+from workers.ingest.outcomes import Incoming, Outcome
 from workers.repositories import Repositories
 from workers.store.sqlite import SqliteStore
 

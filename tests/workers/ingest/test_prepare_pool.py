@@ -20,8 +20,9 @@ from tests.helpers import eventually
 from tests.workers.ingest.events_factory import dumps, later, message_sent
 from tests.workers.ingest.test_ingestion_faults import expected, publish_messages
 from workers.config import Config
-from workers.ingest import core as ingest
-from workers.ingest.core import Incoming, Ingestor, Outcome, Result
+from workers.ingest import ingestor as ingest
+from workers.ingest.ingestor import Ingestor
+from workers.ingest.outcomes import Incoming, Outcome, Result
 from workers.ingest.pool import PreparePool
 from workers.nats.streams import ensure_streams
 from workers.repositories import Repositories
@@ -168,7 +169,7 @@ KILLED_WORKER = """
 import asyncio, os, signal, sys, uuid
 sys.path.insert(0, {root!r})
 from tests.workers.ingest.test_prepare_pool import batch
-from workers.ingest.core import Ingestor
+from workers.ingest.ingestor import Ingestor
 from workers.ingest.pool import PreparePool
 from workers.repositories import Repositories
 from workers.store.sqlite import SqliteStore
