@@ -47,12 +47,16 @@ from nats.js import JetStreamContext  # noqa: E402
 from bench.chaos_oracle import compare, expect, observe  # noqa: E402
 from bench.chaos_procs import Publisher, WorkerPool  # noqa: E402
 from bench.chaos_workload import Workload, build_workload  # noqa: E402
-from events.subjects import STREAM_DLQ, STREAM_EVENTS  # noqa: E402
+from events.subjects import (  # noqa: E402
+    FAMILIES,
+    STREAM_DLQ,
+    STREAM_EVENTS,
+)
 from workers.config import Config  # noqa: E402
 from workers.nats.dead_letters import REASON, STREAM_SEQ  # noqa: E402
 from workers.nats.local_server import LocalNatsServer  # noqa: E402
 from workers.nats.streams import ensure_streams  # noqa: E402
-from workers.nats.subscribers import FAMILIES, durable_name  # noqa: E402
+from workers.nats.subscribers import durable_name  # noqa: E402
 from workers.repositories import Repositories  # noqa: E402
 from workers.repositories.integrity import check  # noqa: E402
 from workers.store import open_store  # noqa: E402
@@ -112,7 +116,7 @@ class ChaosResult:
 
 async def _drained(js: JetStreamContext) -> bool:
     for family in FAMILIES:
-        info = await js.consumer_info(STREAM_EVENTS, durable_name(family), timeout=2.0)
+        info = await js.consumer_info(STREAM_EVENTS, durable_name(family.name), timeout=2.0)
         if info.num_pending or info.num_ack_pending:
             return False
     return True

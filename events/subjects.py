@@ -7,6 +7,8 @@ accepted from a producer, so `model_for_subject` returns None for them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from events.audit_types import AUDIT_TYPE_BY_SNAKE, PRODUCER_AUDIT_TYPES, AuditEventType
 from events.base import Event
 from events.models import (
@@ -44,31 +46,61 @@ def dlq_subject(subject: str) -> str:
     return f"{DLQ_SUBJECT_PREFIX}.{subject}"
 
 
-EVENT_SUBJECTS: tuple[str, ...] = (
-    MESSAGE_SENT,
-    FILE_CHANGED,
-    AGENT_EXECUTED,
-    CONVERSATION_CREATED,
-    CONVERSATION_UPDATED,
-    AGENT_CONFIGURED,
-    SETTING_CHANGED,
-    f"{AUDIT_PREFIX}.*",
+@dataclass(frozen=True)
+class Family:
+    """Subjects that one durable consumer takes from stream EVENTS (durable `workers-<name>`).
+
+    This table is the one place a subject is added: the stream's subjects, the consumers, the
+    models that validate bodies and the AsyncAPI document are all read from it, and a test
+    fails while a subject has no handler.
+    """
+
+    name: str
+    consumer_filter: str  # one subject, or `prefix.*`
+    models: dict[str, type[Event]]  # each subject a producer may publish on -> its body's model
+    stream_filter: str | None = None  # stream EVENTS takes this instead of each subject
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        return tuple(self.models)
+
+    @property
+    def stream_subjects(self) -> tuple[str, ...]:
+        return (self.stream_filter,) if self.stream_filter else self.subjects
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family("messages", MESSAGE_SENT, {MESSAGE_SENT: MessageSent}),
+    Family("files", FILE_CHANGED, {FILE_CHANGED: FileChanged}),
+    Family(
+        "agents",
+        "agent.*",
+        {AGENT_EXECUTED: AgentExecuted, AGENT_CONFIGURED: AgentConfigured},
+    ),
+    Family(
+        "conversations",
+        "conversation.*",
+        {CONVERSATION_CREATED: ConversationCreated, CONVERSATION_UPDATED: ConversationUpdated},
+    ),
+    Family("settings", SETTING_CHANGED, {SETTING_CHANGED: SettingChanged}),
+    Family(
+        "audit",
+        f"{AUDIT_PREFIX}.*",
+        {audit_subject(t): AuditReported for t in PRODUCER_AUDIT_TYPES},
+        # every audit.* subject reaches the workers: one no producer may use is dead-lettered
+        stream_filter=f"{AUDIT_PREFIX}.*",
+    ),
 )
+
+FAMILY_BY_NAME: dict[str, Family] = {f.name: f for f in FAMILIES}
+
+EVENT_SUBJECTS: tuple[str, ...] = tuple(s for f in FAMILIES for s in f.stream_subjects)
 """The subject filters of stream EVENTS."""
 
 DLQ_SUBJECTS: tuple[str, ...] = (f"{DLQ_SUBJECT_PREFIX}.>",)
 """The subject filters of stream DLQ."""
 
-SUBJECT_MODELS: dict[str, type[Event]] = {
-    MESSAGE_SENT: MessageSent,
-    FILE_CHANGED: FileChanged,
-    AGENT_EXECUTED: AgentExecuted,
-    CONVERSATION_CREATED: ConversationCreated,
-    CONVERSATION_UPDATED: ConversationUpdated,
-    AGENT_CONFIGURED: AgentConfigured,
-    SETTING_CHANGED: SettingChanged,
-    **{audit_subject(t): AuditReported for t in PRODUCER_AUDIT_TYPES},
-}
+SUBJECT_MODELS: dict[str, type[Event]] = {s: m for f in FAMILIES for s, m in f.models.items()}
 """Every concrete subject a producer may publish on, and the model of its body."""
 
 

@@ -9,7 +9,9 @@ from events.schema import schema_file_for
 from events.subjects import (
     DLQ_SUBJECTS,
     EVENT_SUBJECTS,
+    FAMILIES,
     SUBJECT_MODELS,
+    Family,
     audit_subject,
     audit_type_for_subject,
     dlq_subject,
@@ -71,3 +73,13 @@ def test_every_subject_family_has_an_example() -> None:
     families = {schema_file_for(subject) for subject in SUBJECT_MODELS}
     assert {schema_file_for(subject) for subject in EXAMPLES} == families
     assert set(EXAMPLES) <= set(SUBJECT_MODELS)
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=lambda f: f.name)
+def test_each_consumer_takes_its_own_subjects_and_no_other_familys(family: Family) -> None:
+    for subject in SUBJECT_MODELS:
+        assert matches(subject, family.consumer_filter) == (subject in family.models), subject
+
+
+def test_the_families_have_distinct_names() -> None:
+    assert len({f.name for f in FAMILIES}) == len(FAMILIES)

@@ -1,4 +1,5 @@
-"""Which handler applies each subject. One module per subject family, `on_<subject>` each."""
+"""Which handler applies each subject of `events.subjects.FAMILIES`. One module per family,
+`on_<subject>` each; a test fails while a subject has none."""
 
 from __future__ import annotations
 
@@ -27,8 +28,7 @@ HANDLERS: dict[str, Handler] = {
     s.SETTING_CHANGED: on_setting_changed,
     **{
         subject: partial(on_audit_reported, subject=subject)
-        for subject in s.SUBJECT_MODELS
-        if subject.startswith(s.AUDIT_PREFIX + ".")
+        for subject in s.FAMILY_BY_NAME["audit"].subjects
     },
 }
 

@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from faststream import AsyncAPI, FastStream
 from nats.aio.msg import Msg
 
-from events import (
-    AgentConfigured,
-    AgentExecuted,
-    AuditReported,
-    ConversationCreated,
-    ConversationUpdated,
-    FileChanged,
-    MessageSent,
-    SettingChanged,
-)
 from workers.config import Config
 from workers.nats.broker import make_broker
 from workers.nats.subscribers import subscribe_all
-
-PAYLOADS: dict[str, Any] = {
-    "messages": MessageSent,
-    "files": FileChanged,
-    "agents": AgentExecuted | AgentConfigured,
-    "conversations": ConversationCreated | ConversationUpdated,
-    "settings": SettingChanged,
-    "audit": AuditReported,
-}
 
 
 async def _never(msgs: list[Msg]) -> None:
@@ -36,7 +15,7 @@ async def _never(msgs: list[Msg]) -> None:
 
 
 broker = make_broker(Config())
-subscribe_all(broker, _never, Config(), PAYLOADS)
+subscribe_all(broker, _never, Config(), document=True)
 app = FastStream(
     broker,
     specification=AsyncAPI(

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import time
 from collections.abc import Awaitable, Callable
+from functools import reduce
 from typing import Annotated, Any, cast
 
 from faststream import AckPolicy, Context
@@ -36,16 +38,6 @@ from workers.observability.metrics import Metrics
 from workers.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
-
-FAMILIES: dict[str, str] = {
-    "messages": subjects.MESSAGE_SENT,
-    "files": subjects.FILE_CHANGED,
-    "agents": "agent.*",
-    "conversations": "conversation.*",
-    "settings": subjects.SETTING_CHANGED,
-    "audit": f"{subjects.AUDIT_PREFIX}.*",
-}
-"""Durable consumer name -> the subject filter it takes from stream EVENTS."""
 
 
 def durable_name(family: str) -> str:
@@ -215,13 +207,14 @@ def subscribe_all(
     broker: NatsBroker,
     handle: Handle,
     settings: Config,
-    payloads: dict[str, Any] | None = None,
+    document: bool = False,
 ) -> None:
-    """One batch subscriber per family. `payloads` (family -> event type) only annotates the
-    handlers for the AsyncAPI document; at run time bodies stay raw bytes."""
+    """One batch subscriber per family of `events.subjects.FAMILIES`. `document` annotates the
+    handlers with the families' models for the AsyncAPI document; at run time bodies stay raw
+    bytes."""
     stream = JStream(subjects.STREAM_EVENTS, declare=False)
-    for family, subject in FAMILIES.items():
-        payload = (payloads or {}).get(family)
+    for family in subjects.FAMILIES:
+        payload = reduce(operator.or_, dict.fromkeys(family.models.values())) if document else None
 
         async def on_batch(body: Any, message: Annotated[Any, Context("message")]) -> None:
             await handle(message.raw_message)
@@ -229,14 +222,14 @@ def subscribe_all(
         if payload is not None:
             on_batch.__annotations__["body"] = list[payload]  # type: ignore[valid-type]
         subscriber = broker.subscriber(
-            subject,
+            family.consumer_filter,
             stream=stream,
-            durable=durable_name(family),
+            durable=durable_name(family.name),
             config=consumer_config(settings),
             pull_sub=PullSub(settings.batch_size, timeout=settings.fetch_timeout_s, batch=True),
             ack_policy=AckPolicy.MANUAL,
             decoder=_raw,
-            title=f"{family}: {subject}",
+            title=f"{family.name}: {family.consumer_filter}",
         )
         long_poll(subscriber)(on_batch)
 

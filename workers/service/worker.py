@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 
 from faststream.nats import NatsBroker
 
-from events.subjects import STREAM_EVENTS
+from events.subjects import FAMILIES, STREAM_EVENTS
 from workers.config import Config
 from workers.ingest.ingestor import Ingestor
 from workers.ingest.pool import PreparePool
 from workers.nats.broker import make_broker
 from workers.nats.pending import poll_pending
 from workers.nats.streams import ensure_streams
-from workers.nats.subscribers import FAMILIES, BatchConsumer, durable_name, subscribe_all
+from workers.nats.subscribers import BatchConsumer, durable_name, subscribe_all
 from workers.observability.metrics import Metrics
 from workers.service.wiring import key_root, open_configured_store, repositories
 from workers.store import Store
@@ -42,7 +42,7 @@ class Worker:
         for note in await ensure_streams(js, self.settings):
             log.info(note)
         await self.broker.start()
-        durables = [durable_name(f) for f in FAMILIES]
+        durables = [durable_name(f.name) for f in FAMILIES]
         self._poller = asyncio.create_task(poll_pending(js, STREAM_EVENTS, durables, self.metrics))
         self.consuming = True
 

@@ -10,12 +10,13 @@ import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from events.subjects import FAMILIES
 from tests.helpers import eventually
 from tests.workers.ingest.events_factory import dumps, message_sent
 from tests.workers.ingest.test_ingestion_faults import publish_messages
 from workers.config import Config
 from workers.nats.streams import ensure_streams
-from workers.nats.subscribers import FAMILIES, IDLE_WAIT_S, long_poll
+from workers.nats.subscribers import IDLE_WAIT_S, long_poll
 
 PULL_REQUESTS = "$JS.API.CONSUMER.MSG.NEXT.EVENTS.*"  # what a fetch publishes, per durable
 
