@@ -9,7 +9,7 @@ files, taking turns every 2,000 events so that machine noise falls on both alike
          the batch, `MessageRepository.create_many`, `AuditRepository.add`, the dedupe mark,
          counters by atomic `add`, tenant prefixes packed once.
 - naive: the same keys and values on the same `Transaction` API, written the way
-         ../shared/bench/naive_baseline.py writes them: `fdb.tuple.pack` of the full tuple per
+         bench/naive_baseline.py writes them: `fdb.tuple.pack` of the full tuple per
          key, a read of the dedupe mark per event, read-modify-write counters.
 
 Model objects and dicts are built before the clock starts; JSON encoding and key packing are
