@@ -26,6 +26,7 @@ test: lint typecheck unit  ## the full suite
 lint: install
 	$(VENV)/bin/ruff check events workers tests bench
 	$(VENV)/bin/ruff format --check events workers tests bench
+	$(VENV)/bin/lint-imports  # the arrows of docs/architecture.md (.importlinter)
 
 typecheck: install
 	$(VENV)/bin/mypy --strict events workers

@@ -15,7 +15,7 @@ Exactly-once does not depend on the children. A plan whose reads changed before 
 the worker. So does a batch whose child failed or died, and the pool starts new children.
 Children start on the first big batch, in the background: until they are up, big batches
 are applied in the worker, so none waits for them. They are forked from a fork server (a fresh
-process that imports the worker's modules once: ~0.3 s, where each spawned child would pay it
+process that imports the worker's modules once, where each spawned child would pay it
 again), never from the worker itself, whose threads (SQLite, NATS) a fork would copy mid-use.
 They ignore Ctrl-C (the worker stops them), and exit when the worker dies, even by SIGKILL.
 """

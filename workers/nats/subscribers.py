@@ -149,9 +149,9 @@ class LongPollBatchSubscriber(BatchPullStreamSubscriber):
     """FastStream's batch pull subscriber with a fetch loop that waits for work cheaply.
 
     FastStream 0.7's loop asks for a whole batch with the fill timeout (10 ms) and starts over
-    when nothing came: an idle durable makes ~100 pull requests and status replies a second.
-    With five idle durables beside a busy one, the worker's event loop spent 41-46 µs an
-    event (16-18 with this loop) and nats-server 18-23 (now 7-8) in a 50,000-event bench.
+    when nothing came: an idle durable makes a pull request and gets a status reply every fill
+    timeout, and the busy worker's event loop and nats-server pay for every idle durable's
+    (measured in docs/performance.md, "The pull loop").
 
     This loop waits up to IDLE_WAIT_S for one message (one pull request, answered the moment a
     message arrives), then fills the batch as FastStream does: whatever arrives within the

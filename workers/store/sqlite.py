@@ -48,13 +48,13 @@ COMMITS_REMEMBERED = 8  # recent commits whose written keys can vouch for a prep
 _SCHEMA = "CREATE TABLE IF NOT EXISTS kv (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
 _PRAGMAS = (
     # A new file's pages (an existing file keeps its own): random keys (event and message ids)
-    # dirty a page each, and 8 KiB pages took the writer from ~61 to ~48 µs an event, for
-    # ~16 % more bytes through the WAL (README, "Performance").
+    # dirty a page each, and bigger pages cost the writer less per event for a few more bytes
+    # through the WAL (docs/performance.md, "SQLite pages and the WAL").
     "PRAGMA page_size=8192",
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",  # workers ack NATS after commit: it must be on disk by then
     "PRAGMA cache_size=-262144",
-    "PRAGMA wal_autocheckpoint=5000",  # pages: a checkpoint per ~40 MB of WAL
+    "PRAGMA wal_autocheckpoint=5000",  # pages: with 8 KiB pages, a checkpoint per 40 MB of WAL
 )
 READER_CACHE = "PRAGMA cache_size=-65536"  # the reader's page cache: 64 MiB, not the writer's 256
 _SET = "INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)"
