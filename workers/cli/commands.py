@@ -181,26 +181,7 @@ async def cmd_check(args: argparse.Namespace, settings: Config) -> int:
     finally:
         await store.close()
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "clean": report.clean,
-                    "tenants": report.tenants,
-                    "records": report.records,
-                    "index_entries": report.index_entries,
-                    "problems": [
-                        {
-                            "tenant": str(p.tenant_id),
-                            "model": p.model,
-                            "kind": p.kind,
-                            "key": [str(k) for k in p.key],
-                        }
-                        for p in report.problems
-                    ],
-                },
-                indent=2,
-            )
-        )
+        print(report.model_dump_json(indent=2, by_alias=True))
     else:
         for problem in report.problems:
             print(problem)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
+from pydantic import BaseModel, Field
 
 from events.subjects import DLQ_SUBJECT_PREFIX, STREAM_DLQ, dlq_subject
 
@@ -63,33 +63,23 @@ def _one_line(text: str) -> str:
     return flat.encode("ascii", "backslashreplace").decode("ascii")[:4000]
 
 
-@dataclass
-class DeadLetter:
+class DeadLetter(BaseModel):
+    """A letter as `dlq list|show` report it; `data` and `headers` are the original's."""
+
     seq: int
     subject: str  # the original subject
     reason: str
     deliveries: str
     failed_at: str
-    headers: dict[str, str]
-    data: bytes
+    headers: dict[str, str] = Field(exclude=True)
+    data: bytes = Field(exclude=True)
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "subject": self.subject,
-            "reason": self.reason,
-            "deliveries": self.deliveries,
-            "failed_at": self.failed_at,
-            "bytes": len(self.data),
-        }
+        return self.model_dump(mode="json") | {"bytes": len(self.data)}
 
     def as_dict(self) -> dict[str, Any]:
         body = self.data.decode("utf-8", errors="replace")
-        return {
-            **self.summary(),
-            "original_headers": original_headers(self.headers),
-            "body": body,
-        }
+        return {**self.summary(), "original_headers": original_headers(self.headers), "body": body}
 
 
 def _letter(seq: int, headers: dict[str, str] | None, data: bytes | None) -> DeadLetter:

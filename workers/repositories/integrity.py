@@ -7,10 +7,11 @@ FoundationDB's 5 s limit.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_serializer
 
 from workers.jobs.tenants import all_tenants
 from workers.repositories import Repositories
@@ -21,24 +22,31 @@ from workers.store.port import Store, Transaction
 PAGE = 200
 
 
-@dataclass(frozen=True)
-class Problem:
-    tenant_id: UUID
+class Problem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    tenant_id: UUID = Field(serialization_alias="tenant")
     model: str
     kind: str  # "missing index entry" | "index entry without record" | "stale index entry"
     key: tuple[Any, ...]
+
+    @field_serializer("key")
+    def _key(self, key: tuple[Any, ...]) -> list[str]:
+        return [str(part) for part in key]
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.model}: {self.kind} {self.key}"
 
 
-@dataclass
-class CheckReport:
+class CheckReport(BaseModel):
+    """What `check` found; `check --json` prints it (`model_dump_json(by_alias=True)`)."""
+
     tenants: int = 0
     records: int = 0
     index_entries: int = 0
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = Field(default_factory=list)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def clean(self) -> bool:
         return not self.problems
@@ -105,9 +113,7 @@ def _records(
         expected = spec.entries(tk, record)
         for k, found in zip(expected, tr.get_many(list(expected)), strict=True):
             if found != expected[k]:  # absent, or pointing at another record (a path taken over)
-                report.problems.append(
-                    Problem(tk.tenant_id, spec.name, "missing index entry", _show(tk, k))
-                )
+                report.problems.append(_problem(tk, spec.name, "missing index entry", k))
 
 
 def _entries(
@@ -124,14 +130,10 @@ def _entries(
         report.index_entries += 1
         record = spec.load(tr, tk, index.record_id(prefix.tail(key), value))
         if record is None:
-            report.problems.append(
-                Problem(tk.tenant_id, index.name, "index entry without record", _show(tk, key))
-            )
+            report.problems.append(_problem(tk, index.name, "index entry without record", key))
         elif key not in spec.entries(tk, record):
-            report.problems.append(
-                Problem(tk.tenant_id, index.name, "stale index entry", _show(tk, key))
-            )
+            report.problems.append(_problem(tk, index.name, "stale index entry", key))
 
 
-def _show(tk: TenantKeys, key: bytes) -> tuple[Any, ...]:
-    return tk.all.tail(key)
+def _problem(tk: TenantKeys, model: str, kind: str, key: bytes) -> Problem:
+    return Problem(tenant_id=tk.tenant_id, model=model, kind=kind, key=tk.all.tail(key))

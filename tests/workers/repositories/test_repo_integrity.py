@@ -210,7 +210,11 @@ async def test_a_record_removed_behind_the_repositorys_back_leaves_index_entries
     orphans = await corrupt(store, repos, t, world, drop)
     report = await check(store, repos)
     assert sorted(report.problems, key=str) == sorted(
-        (Problem(t, key[0], "index entry without record", key) for key in orphans), key=str
+        (
+            Problem(tenant_id=t, model=key[0], kind="index entry without record", key=key)
+            for key in orphans
+        ),
+        key=str,
     )
 
 
@@ -254,7 +258,9 @@ async def test_a_removed_index_entry_is_reported_missing(
     t = tenants[0]
     (key,) = await corrupt(store, repos, t, world, how)
     report = await check(store, repos)
-    assert report.problems == [Problem(t, model, "missing index entry", key)]
+    assert report.problems == [
+        Problem(tenant_id=t, model=model, kind="missing index entry", key=key)
+    ]
 
 
 def point(index: str, *tail: Any, value: str = "") -> Callable[..., list[bytes]]:
@@ -294,7 +300,9 @@ async def test_an_index_entry_for_a_record_that_does_not_list_it_is_reported_sta
     t = tenants[0]
     (key,) = await corrupt(store, repos, t, world, how)
     report = await check(store, repos)
-    assert report.problems == [Problem(t, key[0], "stale index entry", key)]
+    assert report.problems == [
+        Problem(tenant_id=t, model=key[0], kind="stale index entry", key=key)
+    ]
 
 
 async def test_the_tenant_filter_checks_only_that_tenant(
