@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from events import AuditEventType, ConversationCreated, ConversationStatus, ConversationUpdated
+from events import (
+    AuditEventType,
+    ConversationCreated,
+    ConversationStatus,
+    ConversationUpdated,
+    MessageSent,
+)
 from workers.handlers.unit import Unit
 from workers.records import Conversation
 
@@ -17,6 +23,21 @@ _FIELDS = (
     "related_conversations",
     "summary",
 )
+
+
+def new_conversation(
+    event: ConversationCreated | ConversationUpdated | MessageSent, **details: Any
+) -> Conversation:
+    """The conversation an event starts: its first event's user, session and time."""
+    return Conversation(
+        tenant_id=event.tenant_id,
+        id=event.conversation_id,
+        user_id=event.user_id,
+        workspace_session_id=event.workspace_session_id,
+        created_at=event.occurred_at,
+        updated_at=event.occurred_at,
+        **details,
+    )
 
 
 def on_conversation_created(unit: Unit, event: ConversationCreated) -> None:
@@ -41,18 +62,7 @@ def _upsert(unit: Unit, event: ConversationCreated | ConversationUpdated) -> dic
     repos, tr = unit.repos, unit.tr
     current = repos.conversations.get_by_id(tr, event.tenant_id, event.conversation_id)
     if current is None:
-        repos.conversations.create(
-            tr,
-            Conversation(
-                tenant_id=event.tenant_id,
-                id=event.conversation_id,
-                user_id=event.user_id,
-                workspace_session_id=event.workspace_session_id,
-                created_at=event.occurred_at,
-                updated_at=event.occurred_at,
-                **changes,
-            ),
-        )
+        repos.conversations.create(tr, new_conversation(event, **changes))
     else:
         update: dict[str, Any] = {
             **changes,

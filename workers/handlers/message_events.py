@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from events import AuditEventType, MessageSent
+from workers.handlers.conversation_events import new_conversation
 from workers.handlers.unit import Unit
-from workers.records import Conversation, Message
+from workers.records import Message
 
 
 def on_message_sent(work: list[tuple[Unit, MessageSent]]) -> None:
@@ -19,17 +20,7 @@ def on_message_sent(work: list[tuple[Unit, MessageSent]]) -> None:
         if conversation not in memo.conversations:
             # A message may arrive before its conversation.created: start the conversation,
             # and let the later event fill in its details.
-            repos.conversations.create(
-                tr,
-                Conversation(
-                    tenant_id=event.tenant_id,
-                    id=event.conversation_id,
-                    user_id=event.user_id,
-                    workspace_session_id=event.workspace_session_id,
-                    created_at=event.occurred_at,
-                    updated_at=event.occurred_at,
-                ),
-            )
+            repos.conversations.create(tr, new_conversation(event))
             memo.conversations.add(conversation)
     messages = [
         Message(
