@@ -1,4 +1,4 @@
-"""Config fail at start-up, naming the environment variable; every one is described."""
+"""Bad settings fail at start-up, naming the environment variable; every one is described."""
 
 from __future__ import annotations
 
