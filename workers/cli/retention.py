@@ -9,13 +9,15 @@ from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from typing import Any, TypeVar
 
+from workers.cli.commands import CommandError
 from workers.config import Config
-from workers.jobs import holds
+from workers.errors import WorkersError
+from workers.jobs import controls
 from workers.jobs.executor import run_job
 from workers.jobs.restore import restore_file
-from workers.jobs.retention import clear_retention, get_retention, set_retention
 from workers.jobs.summary import JobProgress
 from workers.repositories import Repositories
+from workers.repositories.holds import HoldKind
 from workers.service.wiring import open_configured_store, repositories
 from workers.store import Store
 
@@ -25,9 +27,13 @@ R = TypeVar("R")
 async def _with_store(
     settings: Config, work: Callable[[Store, Repositories], Coroutine[Any, Any, R]]
 ) -> R:
+    """Run `work` on a fresh store. A refused input or a damaged stored value (a WorkersError
+    naming it) is an `error:` line and exit 1, not a traceback."""
     store = open_configured_store(settings)
     try:
         return await work(store, repositories(settings))
+    except WorkersError as e:
+        raise CommandError(str(e)) from e
     finally:
         await store.close()
 
@@ -64,7 +70,7 @@ async def run_cleanup(args: argparse.Namespace, settings: Config) -> int:
 
 async def run_hold(args: argparse.Namespace, settings: Config) -> int:
     if args.action == "list":
-        found = await _with_store(settings, lambda s, r: holds.list_holds(s, r, args.tenant))
+        found = await _with_store(settings, lambda s, r: controls.list_holds(s, r, args.tenant))
         if args.json:
             print(json.dumps([h.model_dump(mode="json") for h in found], indent=2))
             return 0
@@ -77,12 +83,12 @@ async def run_hold(args: argparse.Namespace, settings: Config) -> int:
             "error: hold add|remove needs --tenant (--user or --session narrow it)", file=sys.stderr
         )
         return 2
-    kind: holds.HoldKind = "user" if args.user else "session" if args.session else "tenant"
+    kind: HoldKind = "user" if args.user else "session" if args.session else "tenant"
     subject = args.user or args.session
     what = f"{kind} {subject or args.tenant}"
     if args.action == "add":
         hold = await _with_store(
-            settings, lambda s, r: holds.add_hold(s, r, args.tenant, kind, subject, args.reason)
+            settings, lambda s, r: controls.add_hold(s, r, args.tenant, kind, subject, args.reason)
         )
         print(
             json.dumps(hold.model_dump(mode="json"), indent=2)
@@ -91,7 +97,7 @@ async def run_hold(args: argparse.Namespace, settings: Config) -> int:
         )
         return 0
     if await _with_store(
-        settings, lambda s, r: holds.remove_hold(s, r, args.tenant, kind, subject)
+        settings, lambda s, r: controls.remove_hold(s, r, args.tenant, kind, subject)
     ):
         print(f"hold removed: {what}")
         return 0
@@ -103,13 +109,15 @@ async def run_retention(args: argparse.Namespace, settings: Config) -> int:
     if args.action == "set":
         result = await _with_store(
             settings,
-            lambda s, r: set_retention(s, r, args.tenant, args.files_days, args.audit_days),
+            lambda s, r: controls.set_retention(
+                s, r, args.tenant, args.files_days, args.audit_days
+            ),
         )
     elif args.action == "clear":
-        await _with_store(settings, lambda s, r: clear_retention(s, r, args.tenant))
-        result = await _with_store(settings, lambda s, r: get_retention(s, r, args.tenant))
+        await _with_store(settings, lambda s, r: controls.clear_retention(s, r, args.tenant))
+        result = await _with_store(settings, lambda s, r: controls.get_retention(s, r, args.tenant))
     else:
-        result = await _with_store(settings, lambda s, r: get_retention(s, r, args.tenant))
+        result = await _with_store(settings, lambda s, r: controls.get_retention(s, r, args.tenant))
     shown = {
         "tenant": str(args.tenant),
         **asdict(result),

@@ -1,25 +1,22 @@
-"""The three retention rules: what each removes, how far back, and how one batch runs.
-
-Every batch method walks a time-ordered index only up to the cutoff, so cost follows what has
-expired. A dry run uses the same walk with a `keep` that spares everything and counts instead.
+"""The three retention rules: what each removes, how far back, and which repository cleanup
+runs it. The batching, resuming and dry run are the repositories' (`cleanup_in_batches`); a
+rule only chooses the cleanup and what it must keep (legal holds).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
 from workers.config import Config
 from workers.errors import WorkersError
-from workers.ids import to_ms
-from workers.jobs.holds import HoldSet
 from workers.records import Audit, File
-from workers.repositories import Repositories
-from workers.store.port import Transaction
-
-BatchResult = tuple[int, int, bytes | None]  # (removed or would-remove, held back, resume after)
+from workers.repositories import CleanupResult, Repositories
+from workers.repositories.base import Checkpoint, OnBatch
+from workers.repositories.holds import Hold
+from workers.store.port import Store
 
 
 class UnknownJob(WorkersError):
@@ -27,72 +24,97 @@ class UnknownJob(WorkersError):
         super().__init__(f"unknown job {job!r}; known: {', '.join(RULES)}")
 
 
-class _Tally:
-    """The `keep` test of one batch attempt: spares held records, and in a dry run all of them."""
+@dataclass(frozen=True)
+class HoldSet:
+    """A tenant's holds, loaded once per run: answers "is this record covered?"."""
 
-    def __init__(self, holds: HoldSet, dry_run: bool) -> None:
-        self.holds, self.dry_run = holds, dry_run
-        self.held = self.would = 0
+    tenant: bool = False
+    users: frozenset[UUID] = field(default_factory=frozenset)
+    sessions: frozenset[UUID] = field(default_factory=frozenset)
+
+    def covers(self, user_id: UUID | None, session_id: UUID | None) -> bool:
+        return self.tenant or user_id in self.users or session_id in self.sessions
 
     def keep(self, record: Audit | File) -> bool:
-        if self.holds.covers(record.user_id, record.workspace_session_id):
-            self.held += 1
-            return True
-        if self.dry_run:
-            self.would += 1
-            return True
-        return False
+        """The cleanups' `keep` test: a held record is spared and counted as held back."""
+        return self.covers(record.user_id, record.workspace_session_id)
+
+    @classmethod
+    def of(cls, holds: list[Hold]) -> HoldSet:
+        return cls(
+            tenant=any(h.kind == "tenant" for h in holds),
+            users=frozenset(h.subject_id for h in holds if h.kind == "user" and h.subject_id),
+            sessions=frozenset(h.subject_id for h in holds if h.kind == "session" and h.subject_id),
+        )
 
 
-Batch = Callable[
-    [Transaction, Repositories, UUID, datetime, int, bytes | None, HoldSet, bool], BatchResult
-]
+@dataclass(frozen=True)
+class Batches:
+    """How a rule's cleanup runs for one tenant: batch size, holds, dry run, and the job's
+    resume point, per-batch bookkeeping and progress callback."""
+
+    limit: int
+    holds: HoldSet
+    dry_run: bool
+    resume: CleanupResult | None = None
+    checkpoint: Checkpoint | None = None
+    on_batch: OnBatch | None = None
+
+
+Cleanup = Callable[[Store, Repositories, UUID, float, datetime, Batches], Awaitable[CleanupResult]]
+"""(store, repos, tenant, days, now, batches): one tenant's cleanup, records older than
+`now - days` removed."""
 
 
 def _files(
-    tr: Transaction,
-    repos: Repositories,
-    tenant: UUID,
-    cutoff: datetime,
-    limit: int,
-    after: bytes | None,
-    holds: HoldSet,
-    dry_run: bool,
-) -> BatchResult:
-    tally = _Tally(holds, dry_run)
-    removed, _, cursor = repos.files.purge_batch(tr, tenant, cutoff, limit, after, tally.keep)
-    return removed + tally.would, tally.held, cursor
+    store: Store, repos: Repositories, tenant: UUID, days: float, now: datetime, b: Batches
+) -> Awaitable[CleanupResult]:
+    return repos.files.cleanup_deleted(
+        store,
+        tenant,
+        days,
+        now,
+        b.limit,
+        b.holds.keep,
+        dry_run=b.dry_run,
+        resume=b.resume,
+        checkpoint=b.checkpoint,
+        on_batch=b.on_batch,
+    )
 
 
 def _audit(
-    tr: Transaction,
-    repos: Repositories,
-    tenant: UUID,
-    cutoff: datetime,
-    limit: int,
-    after: bytes | None,
-    holds: HoldSet,
-    dry_run: bool,
-) -> BatchResult:
-    tally = _Tally(holds, dry_run)
-    removed, _, cursor = repos.audit.cleanup_batch(tr, tenant, cutoff, limit, after, tally.keep)
-    return removed + tally.would, tally.held, cursor
+    store: Store, repos: Repositories, tenant: UUID, days: float, now: datetime, b: Batches
+) -> Awaitable[CleanupResult]:
+    return repos.audit.cleanup_old_events(
+        store,
+        tenant,
+        days,
+        now,
+        b.limit,
+        b.holds.keep,
+        dry_run=b.dry_run,
+        resume=b.resume,
+        checkpoint=b.checkpoint,
+        on_batch=b.on_batch,
+    )
 
 
 def _dedupe(
-    tr: Transaction,
-    repos: Repositories,
-    tenant: UUID,
-    cutoff: datetime,
-    limit: int,
-    after: bytes | None,
-    holds: HoldSet,  # dedupe marks are bookkeeping, not data: holds do not apply
-    dry_run: bool,
-) -> BatchResult:
-    removed, _, cursor = repos.applied.expire_batch(
-        tr, tenant, to_ms(cutoff), limit, after, dry_run=dry_run
+    store: Store, repos: Repositories, tenant: UUID, days: float, now: datetime, b: Batches
+) -> Awaitable[CleanupResult]:
+    # dedupe marks are bookkeeping, not data: holds do not apply
+    return repos.applied.cleanup_old_marks(
+        store,
+        tenant,
+        days,
+        now,
+        b.limit,
+        dry_run=b.dry_run,
+        resume=b.resume,
+        checkpoint=b.checkpoint,
+        on_batch=b.on_batch,
     )
-    return removed, 0, cursor
 
 
 @dataclass(frozen=True)
@@ -100,8 +122,8 @@ class Rule:
     name: str  # the job name, the continuation key and the receipt's "rule"
     title: str
     default_days: Callable[[Config], float]
-    batch: Batch
-    overridable: bool  # a tenant may set its own period (workers.jobs.retention)
+    cleanup: Cleanup
+    overridable: bool  # a tenant may set its own period (repos.retention)
 
 
 RULES: dict[str, Rule] = {

@@ -18,10 +18,8 @@ from apscheduler.triggers.cron import CronTrigger
 from workers.config import Config, ConfigError
 from workers.ids import utcnow
 from workers.jobs.clock import Clock
-from workers.jobs.executor import run_job
-from workers.jobs.leases import default_owner
+from workers.jobs.executor import default_owner, run_job
 from workers.repositories import Repositories
-from workers.service.wiring import open_configured_store, repositories
 from workers.store import Store
 from workers.tasks import cancel_and_wait
 
@@ -152,14 +150,11 @@ async def run_scheduler(
     settings: Config,
     stop: asyncio.Event,
     *,
-    store: Store | None = None,
+    store: Store,
+    repos: Repositories,
     metrics: Metrics | None = None,
 ) -> None:
-    """Open the store (unless given), run the scheduled jobs until `stop` is set, then close."""
-    own_store = store is None
-    if store is None:
-        store = open_configured_store(settings)
-    repos = repositories(settings)
+    """Run the scheduled jobs until `stop` is set (the caller owns the store)."""
     scheduler, running = _build(settings, store, repos, utcnow, None, metrics)
     scheduler.start()
     for job in scheduler.get_jobs():
@@ -169,5 +164,3 @@ async def run_scheduler(
     finally:
         scheduler.shutdown(wait=False)
         await running.stop()
-        if own_store:
-            await store.close()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -12,12 +13,15 @@ from workers.ids import day_of, to_ms, utcnow
 from workers.records import Audit
 from workers.repositories.base import (
     DEFAULT_PAGE,
+    Checkpoint,
     CleanupResult,
     Index,
+    OnBatch,
     Page,
     Repository,
     Spec,
     cleanup_in_batches,
+    cutoff_of,
     diff_indexes,
     last_element,
     scan,
@@ -109,11 +113,13 @@ class AuditRepository(Repository):
         limit: int,
         after: bytes | None = None,
         keep: Callable[[Audit], bool] | None = None,
+        dry_run: bool = False,
     ) -> tuple[int, int, bytes | None]:
         """Delete up to `limit` events older than `cutoff`, walking the by-day index.
 
         Cost follows what expired: the scan stops at the cutoff key. `keep` (e.g. a legal hold)
-        spares a record. Returns (removed, kept, cursor to resume from or None when done).
+        spares a record. A `dry_run` counts what would go and writes nothing. Returns (removed,
+        kept, cursor to resume from or None when done).
         """
         tk = self.keys.tenant(tenant_id)
         begin, end = self._date_range(tk, None, cutoff)
@@ -125,14 +131,16 @@ class AuditRepository(Repository):
         removed = kept = 0
         for (date_key, _), raw in zip(rows, raws, strict=True):
             if raw is None:  # an entry without its record: drop it, never re-read it forever
-                tr.clear(date_key)
+                if not dry_run:
+                    tr.clear(date_key)
                 continue
             audit = Audit.model_validate_json(raw)
             if keep is not None and keep(audit):
                 kept += 1
                 continue
-            tr.clear(tk.audit.key(audit.id))
-            diff_indexes(tr, _entries(tk, audit), {})
+            if not dry_run:
+                tr.clear(tk.audit.key(audit.id))
+                diff_indexes(tr, _entries(tk, audit), {})
             removed += 1
         done = len(rows) < limit
         return removed, kept, None if done else rows[-1][0]
@@ -141,16 +149,42 @@ class AuditRepository(Repository):
         self,
         store: Store,
         tenant_id: UUID,
-        retention_days: int,
+        retention_days: float,
         now: datetime | None = None,
         batch: int = 500,
         keep: Callable[[Audit], bool] | None = None,
+        *,
+        dry_run: bool = False,
+        resume: CleanupResult | None = None,
+        checkpoint: Checkpoint | None = None,
+        on_batch: OnBatch | None = None,
     ) -> CleanupResult:
-        """Delete every event that occurred more than `retention_days` ago, in short batches."""
-        cutoff = (now or utcnow()) - timedelta(days=retention_days)
+        """Delete every event that occurred more than `retention_days` ago, in short batches.
+
+        The audit retention job runs this too: `resume`, `checkpoint` and `on_batch` are how it
+        carries on an interrupted run and keeps its lease, continuation and receipt.
+        """
+        cutoff = cutoff_of(now or utcnow(), retention_days)
         return await cleanup_in_batches(
-            store, lambda tr, after: self.cleanup_batch(tr, tenant_id, cutoff, batch, after, keep)
+            store,
+            partial(self._cleanup_step, tenant_id, cutoff, batch, keep, dry_run),
+            on_batch,
+            resume=resume,
+            checkpoint=checkpoint,
+            read_only=dry_run,
         )
+
+    def _cleanup_step(
+        self,
+        tenant_id: UUID,
+        cutoff: datetime,
+        limit: int,
+        keep: Callable[[Audit], bool] | None,
+        dry_run: bool,
+        tr: Transaction,
+        after: bytes | None,
+    ) -> tuple[int, int, bytes | None]:
+        return self.cleanup_batch(tr, tenant_id, cutoff, limit, after, keep, dry_run)
 
     def spec(self) -> Spec[Audit]:
         return Spec(

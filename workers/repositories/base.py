@@ -6,16 +6,22 @@ consistency check can walk any model the same way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, Generic, Protocol, TypeVar
 
-from workers.errors import InvalidContinuation
+from pydantic import BaseModel, ValidationError
+
+from workers.errors import InvalidContinuation, WorkersError
 from workers.store.keys import KeyRange, Keys, Prefix, TenantKeys
 from workers.store.port import KeyValue, Store, Transaction
 
 T = TypeVar("T")
 M = TypeVar("M")
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -125,32 +131,114 @@ class Repository:
         raise NotImplementedError
 
 
-@dataclass
+class CorruptValue(WorkersError):
+    """A stored value that does not parse. Named by what it is and where it lives, so an
+    operator sees which key to repair instead of a KeyError deep inside a job."""
+
+    def __init__(self, what: str, error: ValidationError) -> None:
+        self.what = what
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in error.errors(include_url=False)
+        )
+        super().__init__(f"stored {what} is not valid: {problems}")
+
+
+def decode(model: type[ModelT], raw: bytes, what: str) -> ModelT:
+    """Parse a stored JSON value through its model; CorruptValue naming `what` if it is not."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as e:
+        raise CorruptValue(what, e) from None
+
+
+def cutoff_of(now: datetime, days: float) -> datetime:
+    """Records older than this go: one formula for the cleanups and the jobs' receipts."""
+    return now - timedelta(days=days)
+
+
+@dataclass(frozen=True)
 class CleanupResult:
-    removed: int = 0
-    kept: int = 0
+    """A cleanup's totals so far, and where its next batch starts (None: done, or not begun)."""
+
+    removed: int = 0  # in a dry run: what would have been removed
+    kept: int = 0  # spared by `keep` (legal holds)
     batches: int = 0
+    after: bytes | None = None
+    elapsed_ms: int = 0  # time spent inside batch transactions
+
+    def advanced(
+        self, removed: int, kept: int, after: bytes | None, elapsed_ms: int
+    ) -> CleanupResult:
+        return replace(
+            self,
+            removed=self.removed + removed,
+            kept=self.kept + kept,
+            batches=self.batches + 1,
+            after=after,
+            elapsed_ms=self.elapsed_ms + elapsed_ms,
+        )
+
+
+class Checkpoint(Protocol):
+    """What a caller records beside a cleanup, inside each batch's own transaction, so that the
+    data and the caller's bookkeeping (the jobs: lease, continuation, receipt) always agree.
+    Both run again when the engine retries the transaction: they must not keep state."""
+
+    def begin(self, tr: Transaction, so_far: CleanupResult) -> tuple[CleanupResult, bool] | None:
+        """Before the batch: None to run it, or the totals to adopt instead (and whether they
+        finish the cleanup) when this batch already committed and only its reply was lost."""
+        ...
+
+    def end(self, tr: Transaction, so_far: CleanupResult, done: bool) -> None:
+        """After the batch, with the new totals."""
+        ...
 
 
 BatchStep = Callable[[Transaction, bytes | None], tuple[int, int, bytes | None]]
+"""One batch: (tr, resume after) -> (removed, kept, where the next batch starts or None)."""
 
-
-def _bind(step: BatchStep, after: bytes | None) -> Callable[[Transaction], Any]:
-    return lambda tr: step(tr, after)
+OnBatch = Callable[[CleanupResult], None]
 
 
 async def cleanup_in_batches(
-    store: Store, step: BatchStep, on_batch: Callable[[CleanupResult], None] | None = None
+    store: Store,
+    step: BatchStep,
+    on_batch: OnBatch | None = None,
+    *,
+    resume: CleanupResult | None = None,
+    checkpoint: Checkpoint | None = None,
+    read_only: bool = False,
 ) -> CleanupResult:
-    """Run a cleanup as many short transactions, each resuming from the previous cursor."""
-    total = CleanupResult()
-    cursor: bytes | None = None
+    """Run a cleanup as many short transactions, each resuming from the previous cursor.
+
+    `resume` carries on from an interrupted run's totals; `checkpoint` runs in every batch's
+    transaction; `on_batch` sees the totals after each commit. A `read_only` cleanup (a dry
+    run) reads snapshots and commits nothing, so the engine itself refuses a stray write.
+    """
+    if read_only and checkpoint is not None:
+        raise ValueError("a read-only cleanup cannot keep a checkpoint")
+    run = store.read if read_only else store.transact
+    so_far = resume or CleanupResult()
     while True:
-        removed, kept, cursor = await store.transact(_bind(step, cursor))
-        total.removed += removed
-        total.kept += kept
-        total.batches += 1
+        so_far, done = await run(partial(_batch, step, so_far, checkpoint, time.monotonic()))
         if on_batch is not None:
-            on_batch(total)
-        if cursor is None:
-            return total
+            on_batch(so_far)
+        if done:
+            return so_far
+
+
+def _batch(
+    step: BatchStep,
+    so_far: CleanupResult,
+    checkpoint: Checkpoint | None,
+    started: float,
+    tr: Transaction,
+) -> tuple[CleanupResult, bool]:
+    if checkpoint is not None and (replayed := checkpoint.begin(tr, so_far)) is not None:
+        return replayed
+    removed, kept, after = step(tr, so_far.after)
+    so_far = so_far.advanced(removed, kept, after, int((time.monotonic() - started) * 1000))
+    if checkpoint is not None:
+        checkpoint.end(tr, so_far, after is None)
+    return so_far, after is None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -11,12 +12,15 @@ from workers.ids import to_ms, utcnow
 from workers.records import File
 from workers.repositories.base import (
     DEFAULT_PAGE,
+    Checkpoint,
     CleanupResult,
     Index,
+    OnBatch,
     Page,
     Repository,
     Spec,
     cleanup_in_batches,
+    cutoff_of,
     diff_indexes,
     last_element,
     scan,
@@ -117,8 +121,12 @@ class FileRepository(Repository):
         limit: int,
         after: bytes | None = None,
         keep: Callable[[File], bool] | None = None,
+        dry_run: bool = False,
     ) -> tuple[int, int, bytes | None]:
-        """Remove for good up to `limit` files soft-deleted before `cutoff` (the purge queue)."""
+        """Remove for good up to `limit` files soft-deleted before `cutoff` (the purge queue).
+
+        `keep` (e.g. a legal hold) spares a file; a `dry_run` counts and writes nothing.
+        """
         tk = self.keys.tenant(tenant_id)
         begin, end = tk.files_deleted.range()[0], tk.files_deleted.key(to_ms(cutoff))
         if after is not None:
@@ -128,13 +136,15 @@ class FileRepository(Repository):
         removed = kept = 0
         for (queue_key, _), raw in zip(rows, raws, strict=True):
             if raw is None:  # a queue entry without its record: drop it, never leave it dangling
-                tr.clear(queue_key)
+                if not dry_run:
+                    tr.clear(queue_key)
                 continue
             file = File.model_validate_json(raw)
             if keep is not None and keep(file):
                 kept += 1
                 continue
-            self.purge(tr, file)
+            if not dry_run:
+                self.purge(tr, file)
             removed += 1
         return removed, kept, None if len(rows) < limit else rows[-1][0]
 
@@ -142,16 +152,42 @@ class FileRepository(Repository):
         self,
         store: Store,
         tenant_id: UUID,
-        days: int,
+        days: float,
         now: datetime | None = None,
         batch: int = 500,
         keep: Callable[[File], bool] | None = None,
+        *,
+        dry_run: bool = False,
+        resume: CleanupResult | None = None,
+        checkpoint: Checkpoint | None = None,
+        on_batch: OnBatch | None = None,
     ) -> CleanupResult:
-        """Purge files soft-deleted more than `days` ago, in short batches."""
-        cutoff = (now or utcnow()) - timedelta(days=days)
+        """Purge files soft-deleted more than `days` ago, in short batches.
+
+        The files purge job runs this too: `resume`, `checkpoint` and `on_batch` are how it
+        carries on an interrupted run and keeps its lease, continuation and receipt.
+        """
+        cutoff = cutoff_of(now or utcnow(), days)
         return await cleanup_in_batches(
-            store, lambda tr, after: self.purge_batch(tr, tenant_id, cutoff, batch, after, keep)
+            store,
+            partial(self._purge_step, tenant_id, cutoff, batch, keep, dry_run),
+            on_batch,
+            resume=resume,
+            checkpoint=checkpoint,
+            read_only=dry_run,
         )
+
+    def _purge_step(
+        self,
+        tenant_id: UUID,
+        cutoff: datetime,
+        limit: int,
+        keep: Callable[[File], bool] | None,
+        dry_run: bool,
+        tr: Transaction,
+        after: bytes | None,
+    ) -> tuple[int, int, bytes | None]:
+        return self.purge_batch(tr, tenant_id, cutoff, limit, after, keep, dry_run)
 
     def spec(self) -> Spec[File]:
         return Spec(

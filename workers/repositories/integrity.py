@@ -13,7 +13,6 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_serializer
 
-from workers.jobs.tenants import all_tenants
 from workers.repositories import Repositories
 from workers.repositories.base import Index, Spec
 from workers.store.keys import TenantKeys, prefix_range
@@ -59,7 +58,7 @@ async def check(
     progress: Callable[[CheckReport], None] | None = None,
 ) -> CheckReport:
     report = CheckReport()
-    tenants = [tenant_id] if tenant_id else await all_tenants(store, repos)
+    tenants = [tenant_id] if tenant_id else await repos.tenants.all(store)
     for t in tenants:
         report.tenants += 1
         tk = repos.keys.tenant(t)

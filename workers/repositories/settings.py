@@ -1,4 +1,4 @@
-"""Config per user, category and key, with a by-category index."""
+"""Users' settings per user, category and key, with a by-category index."""
 
 from __future__ import annotations
 

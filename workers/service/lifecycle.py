@@ -19,7 +19,7 @@ from workers.config import Config
 from workers.nats.local_server import LocalNatsServer, reachable
 from workers.observability.endpoint import Observability
 from workers.observability.health import nats_check, started_check, store_check
-from workers.service.wiring import open_configured_store
+from workers.service.wiring import open_configured_store, repositories
 from workers.service.worker import build_worker, run_until_stopped
 from workers.tasks import cancel_and_wait
 
@@ -60,7 +60,9 @@ async def run_scheduler_part(settings: Config, stop: asyncio.Event, obs: Observa
     store = open_configured_store(settings)
     obs.health.add("scheduler", store_check(store))
     try:
-        await run_scheduler(settings, stop, store=store, metrics=obs.metrics)
+        await run_scheduler(
+            settings, stop, store=store, repos=repositories(settings), metrics=obs.metrics
+        )
     finally:
         await store.close()
 

@@ -101,3 +101,17 @@ def test_cleanup_hold_retention_and_restore_from_the_command_line(tmp_path: Path
         == 1
     )
     assert cli(nats, url, "check").returncode == 0
+
+
+def test_a_damaged_lease_is_an_error_line_naming_it_not_a_traceback(tmp_path: Path) -> None:
+    url, nats = f"sqlite:///{tmp_path / 'store.db'}", "nats://127.0.0.1:1"
+    settings = Config(store_url=url, _env_file=None)  # type: ignore[call-arg]
+    repos, store = repositories(settings), open_store(url)
+    store.transact_sync(lambda tr: tr.set(repos.keys.leases.key("audit"), b"garbage"))
+    store.close_sync()  # type: ignore[attr-defined]
+
+    ran = cli(nats, url, "cleanup", "audit")
+
+    assert ran.returncode == 1
+    assert ran.stderr.startswith("error: stored lease for job 'audit' is not valid: Invalid JSON")
+    assert "Traceback" not in ran.stderr

@@ -11,7 +11,9 @@ from events.audit_types import AuditEventType
 from workers.ids import to_ms, uuid7
 from workers.records import Audit, File
 from workers.repositories import Repositories
+from workers.repositories.cursors import Continuation
 from workers.repositories.integrity import check
+from workers.repositories.leases import Lease
 from workers.store import Store
 from workers.store.port import Transaction
 
@@ -132,6 +134,18 @@ async def receipts(store: Store, repos: Repositories, tenant: UUID) -> list[Audi
         lambda tr: repos.audit.list_by_event(tr, tenant, AuditEventType.DATA_PURGED, limit=1000)
     )
     return page.items
+
+
+async def read_continuation(
+    store: Store, repos: Repositories, tenant: UUID, job: str
+) -> Continuation | None:
+    """The stored position of an unfinished run (None: no run in progress)."""
+    return await store.read(lambda tr: repos.cursors.get(tr, tenant, job))
+
+
+async def current_lease(store: Store, repos: Repositories, job: str) -> Lease | None:
+    """Who holds a job's lease; it may have lapsed."""
+    return await store.read(lambda tr: repos.leases.get(tr, job))
 
 
 async def assert_clean(store: Store, repos: Repositories) -> None:

@@ -8,9 +8,8 @@ from uuid import uuid4
 from jobs_support import FakeClock, Seeder, assert_clean, days_ago, receipts, remaining_audit_ids
 
 from workers.config import Config
+from workers.jobs.controls import add_hold, clear_retention, get_retention, set_retention
 from workers.jobs.executor import run_job
-from workers.jobs.holds import add_hold
-from workers.jobs.retention import get_retention, set_retention
 from workers.repositories import Repositories
 from workers.store import Store
 
@@ -172,3 +171,21 @@ async def test_a_dry_run_counts_what_would_go_and_deletes_nothing(
     )  # 3 full + 1 empty
     assert "would remove 7" in str(summary)
     assert await receipts(store, repos, tenant) == []
+
+
+async def test_a_cleared_override_gives_the_tenant_the_default_period_again(
+    store: Store,
+    repos: Repositories,
+    seed: Seeder,
+    settings: Callable[..., Config],
+    clock: FakeClock,
+) -> None:
+    tenant = uuid4()
+    await seed.audits(tenant, [days_ago(d) for d in (100, 40, 10)])
+    await set_retention(store, repos, tenant, files_days=3, audit_days=5)
+
+    cleared = await clear_retention(store, repos, tenant, files=False)
+
+    assert (cleared.files_days, cleared.audit_days) == (3, None)
+    summary = await run_job("audit", store, repos, settings(), clock=clock)
+    assert (summary.tenants[0].days, summary.removed) == (90, 1)

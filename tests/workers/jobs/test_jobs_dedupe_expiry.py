@@ -8,8 +8,8 @@ from uuid import uuid4
 from jobs_support import FakeClock, Seeder, assert_clean, days_ago, receipts
 
 from workers.config import Config
+from workers.jobs.controls import add_hold
 from workers.jobs.executor import run_job
-from workers.jobs.holds import add_hold
 from workers.repositories import Repositories
 from workers.store import Store
 

@@ -10,10 +10,9 @@ from jobs_support import FakeClock, Seeder, assert_clean, days_ago, receipts
 
 from events.audit_types import AuditEventType
 from workers.config import Config
+from workers.jobs.controls import add_hold, set_retention
 from workers.jobs.executor import run_job
-from workers.jobs.holds import add_hold
 from workers.jobs.restore import restore_file
-from workers.jobs.retention import set_retention
 from workers.records import File
 from workers.repositories import Repositories
 from workers.store import Store

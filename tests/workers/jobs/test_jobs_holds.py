@@ -7,8 +7,9 @@ from uuid import uuid4
 import pytest
 from jobs_support import FakeClock
 
-from workers.jobs.holds import InvalidHold, add_hold, list_holds, remove_hold
+from workers.jobs.controls import add_hold, list_holds, remove_hold
 from workers.repositories import Repositories
+from workers.repositories.holds import InvalidHold
 from workers.store import Store
 
 

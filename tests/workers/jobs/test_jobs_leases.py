@@ -7,13 +7,19 @@ from collections.abc import Callable
 from datetime import timedelta
 from uuid import uuid4
 
-from jobs_support import FakeClock, Seeder, assert_clean, days_ago, receipts, remaining_audit_ids
+from jobs_support import (
+    FakeClock,
+    Seeder,
+    assert_clean,
+    current_lease,
+    days_ago,
+    read_continuation,
+    receipts,
+    remaining_audit_ids,
+)
 
 from workers.config import Config
-from workers.jobs import leases
-from workers.jobs.continuation import read_continuation
 from workers.jobs.executor import run_job
-from workers.jobs.leases import current_lease
 from workers.jobs.summary import JobProgress
 from workers.repositories import Repositories
 from workers.store import Store
@@ -28,7 +34,7 @@ async def test_a_job_whose_lease_is_held_is_skipped_naming_the_holder_and_the_ex
 ) -> None:
     tenant = uuid4()
     await seed.audits(tenant, [days_ago(100)] * 3)
-    await store.transact(lambda tr: leases.acquire(tr, repos.keys, "audit", "node-b", clock(), 60))
+    await store.transact(lambda tr: repos.leases.acquire(tr, "audit", "node-b", clock(), 60))
 
     summary = await run_job("audit", store, repos, settings(), clock=clock, owner="node-a")
 
@@ -48,19 +54,19 @@ async def test_a_lapsed_lease_is_taken_over_and_released_at_the_end(
 ) -> None:
     tenant = uuid4()
     await seed.audits(tenant, [days_ago(100)] * 3)
-    await store.transact(lambda tr: leases.acquire(tr, repos.keys, "audit", "crashed", clock(), 60))
+    await store.transact(lambda tr: repos.leases.acquire(tr, "audit", "crashed", clock(), 60))
     clock.advance(seconds=60)
 
     summary = await run_job("audit", store, repos, settings(), clock=clock, owner="node-a")
 
     assert (summary.skipped, summary.removed) == (None, 3)
-    assert await current_lease(store, repos.keys, "audit") is None
+    assert await current_lease(store, repos, "audit") is None
 
 
 async def test_leases_are_per_job(
     store: Store, repos: Repositories, settings: Callable[..., Config], clock: FakeClock
 ) -> None:
-    await store.transact(lambda tr: leases.acquire(tr, repos.keys, "audit", "node-b", clock(), 60))
+    await store.transact(lambda tr: repos.leases.acquire(tr, "audit", "node-b", clock(), 60))
 
     summary = await run_job("files", store, repos, settings(), clock=clock, owner="node-a")
 
@@ -81,7 +87,7 @@ async def test_every_batch_renews_the_lease_so_a_long_run_keeps_it(
     def slow_batch(p: JobProgress) -> None:
         clock.advance(seconds=40)  # each batch "takes" 40 s of a 60 s lease
         rival = store.transact_sync(
-            lambda tr: leases.acquire(tr, repos.keys, "audit", "node-b", clock(), 60)
+            lambda tr: repos.leases.acquire(tr, "audit", "node-b", clock(), 60)
         )
         rivals.append(rival.owner)
 
@@ -112,9 +118,7 @@ async def test_a_runner_that_lost_its_lease_stops_and_the_new_holder_resumes_its
 
     def paused_past_the_ttl(p: JobProgress) -> None:
         if p.batches == 1:
-            store.transact_sync(
-                lambda tr: leases.acquire(tr, repos.keys, "audit", "node-b", later(), 60)
-            )
+            store.transact_sync(lambda tr: repos.leases.acquire(tr, "audit", "node-b", later(), 60))
 
     stale = await run_job(
         "audit",
@@ -129,7 +133,7 @@ async def test_a_runner_that_lost_its_lease_stops_and_the_new_holder_resumes_its
     assert stale.interrupted is not None and "now held by node-b" in stale.interrupted
     assert (stale.removed, stale.tenants[0].complete) == (2, False)
     assert "interrupted" in str(stale)
-    lease = await current_lease(store, repos.keys, "audit")
+    lease = await current_lease(store, repos, "audit")
     assert lease is not None and lease.owner == "node-b"
     assert await read_continuation(store, repos, tenant, "audit") is not None
 

@@ -16,12 +16,19 @@ from typing import IO, Any
 from uuid import uuid4
 
 import pytest
-from jobs_support import FakeClock, Seeder, assert_clean, days_ago, receipts, remaining_audit_ids
+from jobs_support import (
+    FakeClock,
+    Seeder,
+    assert_clean,
+    current_lease,
+    days_ago,
+    read_continuation,
+    receipts,
+    remaining_audit_ids,
+)
 
 from workers.config import Config
-from workers.jobs.continuation import read_continuation
 from workers.jobs.executor import run_job
-from workers.jobs.leases import current_lease
 from workers.repositories import Repositories
 from workers.store import Store
 
@@ -163,5 +170,5 @@ async def test_two_scheduler_processes_run_a_job_once_while_their_runs_overlap(
     assert (summaries[loser]["removed"], summaries[winner]["removed"]) == (0, 300)
     (receipt,) = await receipts(store, repos, tenant)
     assert receipt.event_data["owner"] == winner
-    assert await current_lease(store, repos.keys, "audit") is None
+    assert await current_lease(store, repos, "audit") is None
     await assert_clean(store, repos)

@@ -9,11 +9,9 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 from apscheduler.triggers.cron import CronTrigger
-from jobs_support import FakeClock, Seeder, days_ago, receipts
+from jobs_support import FakeClock, Seeder, current_lease, days_ago, read_continuation, receipts
 
 from workers.config import Config
-from workers.jobs.continuation import read_continuation
-from workers.jobs.leases import current_lease
 from workers.jobs.scheduler import _build, create_scheduler, run_scheduler
 from workers.repositories import Repositories
 from workers.store import Store
@@ -90,16 +88,16 @@ async def test_stopping_mid_run_keeps_the_continuation_and_releases_the_lease(
     scheduler.shutdown(wait=False)
     await running.stop()
 
-    assert await current_lease(store, repos.keys, "audit") is None
+    assert await current_lease(store, repos, "audit") is None
     cont = await read_continuation(store, repos, tenant, "audit")
     assert cont is not None and 0 < cont.removed < 3000
 
 
 async def test_run_scheduler_returns_once_stop_is_set(
-    store: Store, settings: Callable[..., Config]
+    store: Store, repos: Repositories, settings: Callable[..., Config]
 ) -> None:
     stop = asyncio.Event()
-    task = asyncio.create_task(run_scheduler(settings(), stop, store=store))
+    task = asyncio.create_task(run_scheduler(settings(), stop, store=store, repos=repos))
     stop.set()
     await asyncio.wait_for(task, DEADLINE_S)
     assert await store.transact(lambda tr: tr.get(b"\x01absent")) is None  # still open: not ours

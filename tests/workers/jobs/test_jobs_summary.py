@@ -11,9 +11,9 @@ from jobs_support import FakeClock, Seeder, days_ago
 
 from workers.config import Config
 from workers.jobs.executor import run_job
-from workers.jobs.retention import InvalidRetention
 from workers.jobs.rules import UnknownJob
 from workers.repositories import Repositories
+from workers.repositories.retention import InvalidRetention
 from workers.store import Store
 
 

@@ -18,7 +18,6 @@ import pytest
 
 from tests.workers.observability.obs_support import aget, metric, wait_ready
 from workers.config import Config
-from workers.jobs import leases
 from workers.jobs.executor import run_job
 from workers.jobs.summary import JobProgress
 from workers.nats.local_server import free_port
@@ -85,7 +84,7 @@ async def test_a_run_skipped_for_another_holder_leaves_the_lease_gauge_at_0(
     store: Store, settings: Config
 ) -> None:
     repos, metrics = repositories(settings), Metrics()
-    await store.transact(lambda tr: leases.acquire(tr, repos.keys, "dedupe", "elsewhere", NOW, 600))
+    await store.transact(lambda tr: repos.leases.acquire(tr, "dedupe", "elsewhere", NOW, 600))
     summary = await run_job("dedupe", store, repos, settings, clock=lambda: NOW, metrics=metrics)
     assert summary.skipped
     assert value(metrics, "workers_lease_held") == 0

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from events.audit_types import AuditEventType
 from events.enums import AgentType, MessageRole, SettingCategory
 from workers.config import Config
-from workers.jobs import holds
+from workers.jobs import controls
 from workers.jobs.executor import JOBS, run_job
 from workers.records import Agent, Audit, Conversation, File, Message, Setting
 from workers.repositories import (
@@ -34,13 +34,19 @@ from workers.repositories import (
     AppliedEvents,
     AuditRepository,
     ConversationRepository,
+    CursorRepository,
     FileRepository,
+    HoldRepository,
+    LeaseRepository,
     MessageRepository,
     Page,
     Repositories,
+    RetentionRepository,
     SettingRepository,
     TenantRegistry,
 )
+from workers.repositories.cursors import Continuation
+from workers.repositories.holds import Hold
 from workers.store.keys import Keys
 from workers.store.port import KeyValue, Store, Transaction
 from workers.store.sqlite import SqliteStore
@@ -409,6 +415,26 @@ def _writes(tr: Transaction, r: Repositories, t: UUID, ids: Ids) -> None:
     r.settings.set(tr, setting)
 
 
+def _job_state(tr: Transaction, r: Repositories, t: UUID, ids: Ids) -> None:
+    """What the jobs and their operators keep for A: holds, overrides, cursors, leases."""
+    hold = Hold(tenant_id=t, kind="session", subject_id=ids.sessions[1], reason="x", created_at=T0)
+    r.holds.put(tr, hold)
+    assert hold in r.holds.list(tr, t)
+    r.holds.delete(tr, t, "session", ids.sessions[1])
+    r.retention.set(tr, t, "files", 7)
+    r.retention.get(tr, t)
+    r.retention.clear(tr, t, "files")
+    cont = Continuation(run_id=ids.events[0], started_at=T0, owner="me", seq=1, after=b"\x01")
+    r.cursors.save(tr, t, "audit", cont)
+    assert r.cursors.get(tr, t, "audit") == cont
+    r.cursors.clear(tr, t, "audit")
+    for job in JOBS:
+        r.leases.acquire(tr, job, "me", NOW, 60)
+        r.leases.renew(tr, job, "me", NOW, 60)
+        r.leases.get(tr, job)
+        r.leases.release(tr, job, "me")
+
+
 def _cleanup_batches(tr: Transaction, r: Repositories, t: UUID, ids: Ids) -> None:
     cutoff = T0 + timedelta(days=60)
     for step in (
@@ -470,10 +496,15 @@ COVERED: dict[type, set[str]] = {
     },
     AgentRepository: {"create", "get_by_id", "list_by_tenant", "list_by_type", "update", "delete"},
     SettingRepository: {"set", "get", "get_all", "delete", "list_by_category"},
-    AppliedEvents: {"applied", "mark", "expire_batch"},
+    AppliedEvents: {"applied", "mark", "expire_batch", "cleanup_old_marks"},
+    HoldRepository: {"put", "delete", "list"},
+    RetentionRepository: {"get", "set", "clear"},
+    CursorRepository: {"get", "save", "clear"},
+    # leases are global by design: one key per job, each an allowed key
+    LeaseRepository: {"get", "acquire", "renew", "release"},
     # the registry is global by design: `mark_seen(A)` writes A's entry (an allowed key), and
-    # `list` is what the jobs and the check use to visit every tenant
-    TenantRegistry: {"mark_seen", "list"},
+    # `list` / `all` are what the jobs and the check use to visit every tenant
+    TenantRegistry: {"mark_seen", "list", "all"},
 }
 """The public methods this file drives for tenant A (`spec` only describes keys)."""
 
@@ -527,7 +558,7 @@ async def test_everything_scoped_to_a_tenant_touches_only_its_keys(
             for t in w.tenants:
                 await store.transact(lambda tr, t=t: fill(tr, repos, t, w))
                 if w.holds[t]:
-                    await holds.add_hold(store, repos, t, "user", w.ids.users[0], "legal")
+                    await controls.add_hold(store, repos, t, "user", w.ids.users[0], "legal")
             before = await _snapshot(store, keys, others)
 
             results = await recording.transact(lambda tr: list(_reads(tr, repos, a, w.ids)))
@@ -537,6 +568,7 @@ async def test_everything_scoped_to_a_tenant_touches_only_its_keys(
             await recording.transact(lambda tr: _cleanup_batches(tr, repos, a, w.ids))
             await repos.audit.cleanup_old_events(recording, a, 30, now=NOW, batch=2)
             await repos.files.cleanup_deleted(recording, a, 30, now=NOW, batch=2)
+            await repos.applied.cleanup_old_marks(recording, a, 30, now=NOW, batch=2)
             job_settings = Config(purge_batch_size=2, _env_file=None)  # type: ignore[call-arg]
             for job in JOBS:
                 summary = await run_job(
@@ -550,6 +582,7 @@ async def test_everything_scoped_to_a_tenant_touches_only_its_keys(
                 )
                 assert [r.tenant for r in summary.tenants] == [a]
             await recording.transact(lambda tr: _writes(tr, repos, a, w.ids))
+            await recording.transact(lambda tr: _job_state(tr, repos, a, w.ids))
 
             assert log, "nothing was recorded"
             assert escapes(log, keys, a) == []
