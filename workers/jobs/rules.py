@@ -61,60 +61,9 @@ class Batches:
     on_batch: OnBatch | None = None
 
 
-Cleanup = Callable[[Store, Repositories, UUID, float, datetime, Batches], Awaitable[CleanupResult]]
-"""(store, repos, tenant, days, now, batches): one tenant's cleanup, records older than
-`now - days` removed."""
-
-
-def _files(
-    store: Store, repos: Repositories, tenant: UUID, days: float, now: datetime, b: Batches
-) -> Awaitable[CleanupResult]:
-    return repos.files.cleanup_deleted(
-        store,
-        tenant,
-        days,
-        now,
-        b.limit,
-        b.holds.keep,
-        dry_run=b.dry_run,
-        resume=b.resume,
-        checkpoint=b.checkpoint,
-        on_batch=b.on_batch,
-    )
-
-
-def _audit(
-    store: Store, repos: Repositories, tenant: UUID, days: float, now: datetime, b: Batches
-) -> Awaitable[CleanupResult]:
-    return repos.audit.cleanup_old_events(
-        store,
-        tenant,
-        days,
-        now,
-        b.limit,
-        b.holds.keep,
-        dry_run=b.dry_run,
-        resume=b.resume,
-        checkpoint=b.checkpoint,
-        on_batch=b.on_batch,
-    )
-
-
-def _dedupe(
-    store: Store, repos: Repositories, tenant: UUID, days: float, now: datetime, b: Batches
-) -> Awaitable[CleanupResult]:
-    # dedupe marks are bookkeeping, not data: holds do not apply
-    return repos.applied.cleanup_old_marks(
-        store,
-        tenant,
-        days,
-        now,
-        b.limit,
-        dry_run=b.dry_run,
-        resume=b.resume,
-        checkpoint=b.checkpoint,
-        on_batch=b.on_batch,
-    )
+CleanupMethod = Callable[..., Awaitable[CleanupResult]]
+"""A repository's cleanup: (store, tenant, days, now, batch[, keep], *, dry_run, resume,
+checkpoint, on_batch), removing the tenant's records older than `now - days`."""
 
 
 @dataclass(frozen=True)
@@ -122,16 +71,62 @@ class Rule:
     name: str  # the job name, the continuation key and the receipt's "rule"
     title: str
     default_days: Callable[[Config], float]
-    cleanup: Cleanup
+    cleanup_of: Callable[[Repositories], CleanupMethod]  # the repository cleanup that runs it
+    held: bool  # legal holds apply: records are data (dedupe marks are bookkeeping)
     overridable: bool  # a tenant may set its own period (repos.retention)
+
+    def cleanup(
+        self,
+        store: Store,
+        repos: Repositories,
+        tenant: UUID,
+        days: float,
+        now: datetime,
+        b: Batches,
+    ) -> Awaitable[CleanupResult]:
+        """One tenant's cleanup under this rule."""
+        keep = (b.holds.keep,) if self.held else ()
+        return self.cleanup_of(repos)(
+            store,
+            tenant,
+            days,
+            now,
+            b.limit,
+            *keep,
+            dry_run=b.dry_run,
+            resume=b.resume,
+            checkpoint=b.checkpoint,
+            on_batch=b.on_batch,
+        )
 
 
 RULES: dict[str, Rule] = {
     r.name: r
     for r in (
-        Rule("files", "files purge", lambda s: s.file_purge_after_days, _files, True),
-        Rule("audit", "audit retention", lambda s: s.audit_retention_days, _audit, True),
-        Rule("dedupe", "dedupe expiry", lambda s: s.dedupe_horizon_days, _dedupe, False),
+        Rule(
+            "files",
+            "files purge",
+            lambda s: s.file_purge_after_days,
+            lambda r: r.files.cleanup_deleted,
+            held=True,
+            overridable=True,
+        ),
+        Rule(
+            "audit",
+            "audit retention",
+            lambda s: s.audit_retention_days,
+            lambda r: r.audit.cleanup_old_events,
+            held=True,
+            overridable=True,
+        ),
+        Rule(
+            "dedupe",
+            "dedupe expiry",
+            lambda s: s.dedupe_horizon_days,
+            lambda r: r.applied.cleanup_old_marks,
+            held=False,
+            overridable=False,
+        ),
     )
 }
 
