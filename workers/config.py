@@ -163,6 +163,9 @@ class Config(BaseSettings):
         parsed = urlparse(url)
         if parsed.scheme not in NATS_SCHEMES or not parsed.hostname:
             raise ValueError("expected nats://host:4222 (or tls://, ws://, wss://)")
+        if parsed.scheme in ("ws", "wss") and importlib.util.find_spec("aiohttp") is None:
+            # nats-py would catch the ImportError and reconnect for ever: say it here instead
+            raise ValueError("a ws:// or wss:// URL needs aiohttp: pip install 'nats-py[aiohttp]'")
         return url
 
     @field_validator("nats_creds_file")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -108,3 +109,14 @@ def test_an_empty_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) ->
 def test_every_setting_has_a_description_for_the_readme() -> None:
     missing = [name for name, f in Config.model_fields.items() if not f.description]
     assert missing == []
+
+
+def test_a_websocket_url_without_aiohttp_is_refused_naming_the_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "aiohttp" else real(name, *a)
+    )
+    with pytest.raises(ConfigError, match=r"NATS_URL.*nats-py\[aiohttp\]"):
+        Config.from_env(_env_file=None, nats_url="ws://127.0.0.1:8080")

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from nats.aio.msg import Msg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-
 BATCH_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_SIZES = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
 AGE_SECONDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
@@ -135,8 +134,9 @@ class Metrics:
 
 def deliveries(msg: Msg) -> int:
     """How many times JetStream delivered `msg`, read from its reply subject without building
-    the whole Metadata (3 µs a message): `$JS.ACK.<stream>.<consumer>.<delivered>.…` (9 tokens;
-    the longer v2 form with a domain and an account hash takes the general path)."""
+    the whole Metadata (its cost: docs/performance.md): `$JS.ACK.<stream>.<consumer>.
+    <delivered>.…` (9 tokens; the longer v2 form with a domain and an account hash takes the
+    general path)."""
     tokens = (msg.reply or "").split(".")
     if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK":
         return int(tokens[4])

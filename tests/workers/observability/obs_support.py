@@ -8,6 +8,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 from nats.aio.client import Client
@@ -31,6 +32,31 @@ def get(port: int, path: str) -> tuple[int, str]:
 
 async def aget(port: int, path: str) -> tuple[int, str]:
     return await asyncio.to_thread(get, port, path)
+
+
+def fetch(
+    port: int, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body as sent) of one request: urllib neither negotiates nor
+    decompresses, so what the endpoint chose (format, gzip) is what the test sees."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", headers=headers or {}, method=method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as r:
+            return r.status, lower_keys(r.headers.items()), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, lower_keys(e.headers.items()), e.read()
+
+
+def lower_keys(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers}
+
+
+async def afetch(
+    port: int, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+) -> tuple[int, dict[str, str], bytes]:
+    return await asyncio.to_thread(fetch, port, path, headers, method)
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

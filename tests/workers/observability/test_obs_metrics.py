@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import socket
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+import pytest
 from nats.aio.client import Client
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 
 from tests.helpers import eventually
 from tests.workers.ingest.events_factory import dumps, message_sent
 from tests.workers.observability.obs_support import (
+    afetch,
     aget,
     metric,
     publish_messages,
     samples,
     wait_ready,
 )
-from workers.config import Config
+from workers.config import Config, ConfigError
 from workers.nats.local_server import LocalNatsServer, free_port
+from workers.observability.endpoint import Observability
 from workers.observability.health import Health, nats_check, started_check
 from workers.service.worker import build_worker
 from workers.store import FaultInjector
@@ -136,3 +146,112 @@ async def test_a_worker_is_ready_only_once_its_streams_and_consumers_are_set_up(
     finally:
         await worker.stop()
     assert not worker.consuming
+
+
+def endpoint_settings(tmp_path: Path, port: int) -> Config:
+    return Config(
+        _env_file=None,  # type: ignore[call-arg]
+        store_url=f"sqlite:///{tmp_path / 'store.db'}",
+        metrics_host="127.0.0.1",
+        metrics_port=port,
+    )
+
+
+@pytest.fixture
+async def endpoint(tmp_path: Path) -> AsyncIterator[tuple[Observability, int]]:
+    """An in-process endpoint on a free loopback port, with 3 `message.sent` events counted."""
+    port = free_port()
+    obs = Observability(endpoint_settings(tmp_path, port))
+    obs.metrics.received.labels(subject="message.sent").inc(3)
+    await obs.start()
+    yield obs, port
+    await obs.stop()
+
+
+RECEIVED = ("workers_events_received_total", frozenset({("subject", "message.sent")}))
+
+
+async def test_metrics_are_prometheus_text_when_the_scraper_asks_for_no_format(
+    endpoint: tuple[Observability, int],
+) -> None:
+    _, port = endpoint
+    status, headers, body = await afetch(port, "/metrics")
+    assert status == 200
+    assert headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "content-encoding" not in headers
+    assert samples(body.decode())[RECEIVED] == 3
+    assert not body.rstrip().endswith(b"# EOF")
+
+
+async def test_an_openmetrics_scraper_gets_openmetrics(
+    endpoint: tuple[Observability, int],
+) -> None:
+    """Prometheus asks for OpenMetrics first; prometheus_client's choose_encoder decides."""
+    _, port = endpoint
+    accept = "application/openmetrics-text; version=1.0.0"
+    status, headers, body = await afetch(port, "/metrics", {"Accept": accept})
+    assert status == 200
+    assert headers["content-type"].startswith("application/openmetrics-text")
+    assert body.endswith(b"# EOF\n")
+    found = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in openmetrics_families(body.decode())
+        for s in family.samples
+    }
+    assert found[RECEIVED] == 3
+
+
+async def test_a_scraper_that_accepts_gzip_gets_the_metrics_gzipped(
+    endpoint: tuple[Observability, int],
+) -> None:
+    _, port = endpoint
+    status, headers, body = await afetch(port, "/metrics", {"Accept-Encoding": "gzip"})
+    assert status == 200
+    assert headers.get("content-encoding") == "gzip"
+    assert headers["content-type"].startswith("text/plain")
+    assert samples(gzip.decompress(body).decode())[RECEIVED] == 3
+
+
+async def test_unknown_paths_are_404_other_methods_405_and_head_has_no_body(
+    endpoint: tuple[Observability, int],
+) -> None:
+    _, port = endpoint
+    assert (await afetch(port, "/nowhere"))[0] == 404
+    assert (await afetch(port, "/metrics/more"))[0] == 404
+    assert (await afetch(port, "/metrics?name[]=x"))[0] == 200  # the query is ignored
+    assert (await afetch(port, "/healthz", method="POST"))[0] == 405
+    status, headers, body = await afetch(port, "/metrics", method="HEAD")
+    assert (status, body) == (200, b"")
+    assert headers["content-type"].startswith("text/plain")
+
+
+async def test_healthz_and_readyz_answer_json(endpoint: tuple[Observability, int]) -> None:
+    obs, port = endpoint
+    status, headers, body = await afetch(port, "/healthz")
+    assert (status, headers["content-type"], json.loads(body)) == (
+        200,
+        "application/json",
+        {"alive": True},
+    )
+    status, _, body = await afetch(port, "/readyz")  # no checks added yet
+    assert (status, json.loads(body)) == (503, {"ready": False, "checks": {"process": "starting"}})
+
+    async def ok() -> None:
+        return None
+
+    obs.health.add("nats", ok)
+    status, _, body = await afetch(port, "/readyz")
+    assert (status, json.loads(body)) == (200, {"ready": True, "checks": {"nats": "ok"}})
+
+
+async def test_a_busy_port_is_a_config_error_and_stop_frees_the_port(tmp_path: Path) -> None:
+    port = free_port()
+    first = Observability(endpoint_settings(tmp_path, port))
+    await first.start()
+    try:
+        with pytest.raises(ConfigError, match=f"METRICS_PORT={port}: cannot listen"):
+            await Observability(endpoint_settings(tmp_path, port)).start()
+    finally:
+        await first.stop()
+    with socket.socket() as s:  # the listener is gone: the port can be bound again
+        s.bind(("127.0.0.1", port))
