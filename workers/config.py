@@ -91,7 +91,10 @@ class Config(BaseSettings):
     duplicate_window_s: float = Field(120.0, gt=0, description="JetStream's Nats-Msg-Id window.")
 
     dedupe_horizon_days: float = Field(
-        14.0, gt=0, description="Dedupe marks older than this expire (> the stream's max age)."
+        14.0,
+        gt=0,
+        description="Dedupe marks and settings' delete tombstones older than this expire "
+        "(> the stream's max age).",
     )
 
     file_purge_after_days: float = Field(

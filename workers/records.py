@@ -5,7 +5,7 @@ Counts on a Conversation live in atomic counters, not in its JSON; the repositor
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -35,7 +35,23 @@ __all__ = [
     "MessageRole",
     "Setting",
     "SettingCategory",
+    "version_of",
+    "version_time",
 ]
+
+
+def version_of(occurred_at: datetime, event_id: UUID) -> str:
+    """An event's place in the total order (occurred_at, then event_id) as a string that sorts
+    the same way: fixed-width UTC time, then the id's lowercase hex (its bytes' order). Stored
+    per field so that a late older event can tell it lost, whatever the arrival order."""
+    if occurred_at.tzinfo is not None:
+        occurred_at = occurred_at.astimezone(UTC).replace(tzinfo=None)
+    return f"{occurred_at.isoformat(timespec='microseconds')}Z {event_id}"
+
+
+def version_time(version: str) -> datetime:
+    """The occurred_at a `version_of` string starts with."""
+    return datetime.fromisoformat(version[:26]).replace(tzinfo=UTC)
 
 
 class Record(BaseModel):
@@ -65,6 +81,10 @@ class Conversation(Record):
     summary: str | None = None
     created_at: datetime
     updated_at: datetime
+    versions: dict[str, str] = Field(default_factory=dict)
+    """The `version_of` each field's value came from (last writer wins per field); "origin" and
+    "user_id"/"workspace_session_id" rank a conversation.created first; "updated_at" is the
+    newest conversation event's. Empty in records written before convergence."""
 
     def _not_stored(self) -> set[str]:
         return {"message_count", "token_count"}
@@ -146,6 +166,11 @@ class Agent(Record):
     last_executed_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+    versions: dict[str, str] = Field(default_factory=dict)
+    """The `version_of` each configured field, memory key ("facts/k", "context/k") and the last
+    run came from: last writer wins per field. Empty in records written before convergence."""
+    decision_versions: list[str] = Field(default_factory=list)
+    """The version of each of `memory.decisions`, sorted: a late run's decisions slot in."""
 
 
 class Setting(Record):
@@ -154,3 +179,5 @@ class Setting(Record):
     key: str
     value: JsonValue = None
     updated_at: datetime
+    version: str | None = None
+    """The `version_of` the event that set this value (None: written before convergence)."""

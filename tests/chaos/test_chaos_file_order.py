@@ -126,12 +126,6 @@ async def test_an_older_event_for_a_renamed_path_does_not_create_a_phantom(
     assert set(await files(ingestor)) == {"new.py"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: a setting delete leaves no tombstone, so an older value arriving after it "
-    "brings the setting back",
-)
 async def test_a_deleted_setting_is_not_revived_by_an_older_change(ingestor: Ingestor) -> None:
     def change(minute: int, **extra: Any) -> tuple[str, dict[str, Any]]:
         body = envelope(TENANT, later(minute), category="editor", key="tabSize", **extra)

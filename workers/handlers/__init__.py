@@ -14,7 +14,7 @@ from workers.handlers.conversation_events import on_conversation_created, on_con
 from workers.handlers.file_events import on_file_changed
 from workers.handlers.message_events import on_message_sent
 from workers.handlers.setting_events import on_setting_changed
-from workers.handlers.unit import BatchMemo, Unit
+from workers.handlers.unit import Unit
 
 Handler = Callable[[Unit, Any], None]
 BatchHandler = Callable[[list[tuple[Unit, Any]]], None]
@@ -36,4 +36,4 @@ BATCH_HANDLERS: dict[str, BatchHandler] = {s.MESSAGE_SENT: on_message_sent}
 """Subjects whose handler takes a batch's consecutive events together (cheaper, same effects);
 every other subject's is in HANDLERS, one event at a time."""
 
-__all__ = ["BATCH_HANDLERS", "HANDLERS", "BatchHandler", "BatchMemo", "Handler", "Unit"]
+__all__ = ["BATCH_HANDLERS", "HANDLERS", "BatchHandler", "Handler", "Unit"]

@@ -1,42 +1,35 @@
-"""agent.executed / agent.configured: the Agent, its merged memory, and the audit of each run."""
+"""agent.executed / agent.configured: the Agent, its merged memory, and the audit of each run.
+
+The record is the fold of the agent's events in (occurred_at, event_id) order, whatever order
+they arrive in, by the versions kept in `Agent.versions`: each configured field is last writer
+wins; memory facts and context are last writer wins per key; decisions stay sorted by their
+run's version (`Agent.decision_versions`); the last status is the newest run's. Counts are sums,
+`created_at` the earliest event, `updated_at` the newest. An agent.executed may name an agent
+nobody configured: its name and type hold only until any agent.configured, whatever its time.
+"""
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from typing import Any
+from uuid import UUID
+
+from pydantic import JsonValue
+
 from events import AgentConfigured, AgentExecuted, AgentRunStatus, AgentType, AuditEventType
 from workers.handlers.unit import Unit
-from workers.records import Agent, AgentConfig
+from workers.records import Agent, AgentConfig, AgentMemory, version_of
+
+_NIL = UUID(int=0)
+EXECUTED, CONFIGURED = "0", "1"  # ranks of a name or type: a configured one beats a run's
 
 
 def on_agent_executed(unit: Unit, event: AgentExecuted) -> None:
-    repos, tr = unit.repos, unit.tr
-    agent = repos.agents.get_by_id(tr, event.tenant_id, event.agent_id)
-    known = agent is not None
-    if agent is None:  # first run of an agent nobody configured: record it anyway
-        agent = Agent(
-            tenant_id=event.tenant_id,
-            id=event.agent_id,
-            name=event.name or f"agent-{str(event.agent_id)[:8]}",
-            agent_type=event.agent_type or AgentType.SUB_AGENT,
-            created_at=event.occurred_at,
-            updated_at=event.occurred_at,
-        )
+    version = version_of(event.occurred_at, event.event_id)
     failed = event.status == AgentRunStatus.ERROR
-    memory = agent.memory
-    if event.memory is not None:
-        m = event.memory
-        memory = memory.merged(dict(m.facts), list(m.decisions), dict(m.context))
-    newest = agent.last_executed_at is None or event.occurred_at >= agent.last_executed_at
-    agent = agent.model_copy(
-        update={
-            "memory": memory,
-            "execution_count": agent.execution_count + 1,
-            "error_count": agent.error_count + (1 if failed else 0),
-            "last_status": event.status if newest else agent.last_status,
-            "last_executed_at": event.occurred_at if newest else agent.last_executed_at,
-            "updated_at": max(agent.updated_at, event.occurred_at),
-        }
+    unit.repos.agents.merge(
+        unit.tr, event.tenant_id, event.agent_id, lambda cur: _executed(cur, event, version)
     )
-    (repos.agents.update if known else repos.agents.create)(tr, agent)
     unit.audit(
         event,
         AuditEventType.AGENT_ERROR if failed else AuditEventType.AGENT_EXECUTED,
@@ -50,32 +43,14 @@ def on_agent_executed(unit: Unit, event: AgentExecuted) -> None:
 
 
 def on_agent_configured(unit: Unit, event: AgentConfigured) -> None:
-    repos, tr = unit.repos, unit.tr
-    current = repos.agents.get_by_id(tr, event.tenant_id, event.agent_id)
+    version = version_of(event.occurred_at, event.event_id)
     config = AgentConfig.model_validate(event.config.model_dump())
-    if current is None:
-        repos.agents.create(
-            tr,
-            Agent(
-                tenant_id=event.tenant_id,
-                id=event.agent_id,
-                name=event.name,
-                agent_type=event.agent_type,
-                config=config,
-                is_active=event.is_active,
-                created_at=event.occurred_at,
-                updated_at=event.occurred_at,
-            ),
-        )
-    else:
-        update = {
-            "name": event.name,
-            "agent_type": event.agent_type,
-            "config": config,
-            "is_active": event.is_active,
-            "updated_at": max(current.updated_at, event.occurred_at),
-        }
-        repos.agents.update(tr, current.model_copy(update=update))
+    unit.repos.agents.merge(
+        unit.tr,
+        event.tenant_id,
+        event.agent_id,
+        lambda cur: _configured(cur, event, version, config),
+    )
     unit.audit(
         event,
         AuditEventType.AGENT_CONFIGURED,
@@ -83,3 +58,111 @@ def on_agent_configured(unit: Unit, event: AgentConfigured) -> None:
         agent_type=event.agent_type.value,
         is_active=event.is_active,
     )
+
+
+def _executed(current: Agent | None, event: AgentExecuted, version: str) -> Agent:
+    agent = current or Agent(
+        tenant_id=event.tenant_id,
+        id=event.agent_id,
+        name=f"agent-{str(event.agent_id)[:8]}",
+        agent_type=AgentType.SUB_AGENT,
+        created_at=event.occurred_at,
+        updated_at=event.occurred_at,
+    )
+    versions = _versions(current)
+    update: dict[str, Any] = {}
+    ranked = EXECUTED + version
+    for f, value in (("name", event.name), ("agent_type", event.agent_type)):
+        if value is not None and versions.get(f, "") < ranked:
+            versions[f], update[f] = ranked, value
+    if event.memory is not None:
+        m, old = event.memory, agent.memory
+        decisions, decided = _decisions(agent, m.decisions, version)
+        update["memory"] = AgentMemory(
+            facts=_per_key(old.facts, m.facts, "facts/", versions, version),
+            decisions=decisions,
+            context=_per_key(old.context, m.context, "context/", versions, version),
+        )
+        update["decision_versions"] = decided
+    if versions.get("last_run", "") < version:
+        versions["last_run"] = version
+        update["last_status"], update["last_executed_at"] = event.status, event.occurred_at
+    failed = event.status == AgentRunStatus.ERROR
+    update["execution_count"] = agent.execution_count + 1
+    update["error_count"] = agent.error_count + (1 if failed else 0)
+    return _timed(agent, update, versions, event.occurred_at)
+
+
+def _configured(
+    current: Agent | None, event: AgentConfigured, version: str, config: AgentConfig
+) -> Agent:
+    agent = current or Agent(
+        tenant_id=event.tenant_id,
+        id=event.agent_id,
+        name=event.name,
+        agent_type=event.agent_type,
+        created_at=event.occurred_at,
+        updated_at=event.occurred_at,
+    )
+    versions = _versions(current)
+    update: dict[str, Any] = {}
+    ranked = CONFIGURED + version
+    fields = (
+        ("name", event.name, ranked),
+        ("agent_type", event.agent_type, ranked),
+        ("config", config, version),
+        ("is_active", event.is_active, version),
+    )
+    for f, value, v in fields:
+        if versions.get(f, "") < v:
+            versions[f], update[f] = v, value
+    return _timed(agent, update, versions, event.occurred_at)
+
+
+def _timed(agent: Agent, update: dict[str, Any], versions: dict[str, str], at: Any) -> Agent:
+    update["versions"] = versions
+    update["created_at"] = min(agent.created_at, at)
+    update["updated_at"] = max(agent.updated_at, at)
+    return agent.model_copy(update=update)
+
+
+def _per_key(
+    old: dict[str, JsonValue],
+    new: dict[str, JsonValue],
+    prefix: str,
+    versions: dict[str, str],
+    version: str,
+) -> dict[str, JsonValue]:
+    """Facts or context: each key last writer wins."""
+    merged = dict(old)
+    for k, value in new.items():
+        if versions.get(prefix + k, "") < version:
+            versions[prefix + k], merged[k] = version, value
+    return merged
+
+
+def _decisions(
+    agent: Agent, new: list[JsonValue], version: str
+) -> tuple[list[JsonValue], list[str]]:
+    """The decisions with a run's slotted in at its version (after any of an equal one)."""
+    decisions = list(agent.memory.decisions)
+    decided = [""] * (len(decisions) - len(agent.decision_versions)) + agent.decision_versions
+    at = bisect_right(decided, version)
+    return decisions[:at] + new + decisions[at:], decided[:at] + [version] * len(new) + decided[at:]
+
+
+def _versions(current: Agent | None) -> dict[str, str]:
+    """A copy of the agent's versions; for a record stored before versions, its values count
+    as configured at its `updated_at` (any newer event wins, no older one does)."""
+    if current is None:
+        return {}
+    if current.versions:
+        return dict(current.versions)
+    last = version_of(current.updated_at, _NIL)
+    versions = {"name": CONFIGURED + last, "agent_type": CONFIGURED + last}
+    versions |= {"config": last, "is_active": last}
+    versions |= {"facts/" + k: last for k in current.memory.facts}
+    versions |= {"context/" + k: last for k in current.memory.context}
+    if current.last_executed_at is not None:
+        versions["last_run"] = version_of(current.last_executed_at, _NIL)
+    return versions

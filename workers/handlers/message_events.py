@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+from uuid import UUID
+
 from events import AuditEventType, MessageSent
-from workers.handlers.conversation_events import new_conversation
+from workers.handlers.conversation_events import OTHER, Origin, fold
 from workers.handlers.unit import Unit
-from workers.records import Message
+from workers.records import Message, version_of
+from workers.repositories.conversations import Fold
 
 
 def on_message_sent(work: list[tuple[Unit, MessageSent]]) -> None:
@@ -14,14 +19,23 @@ def on_message_sent(work: list[tuple[Unit, MessageSent]]) -> None:
     if not work:
         return
     first = work[0][0]
-    tr, repos, memo = first.tr, first.repos, first.memo
+    tr, repos = first.tr, first.repos
+    # A message may arrive before its conversation.created, or before an earlier message.
+    # Each conversation of the run is folded once, with the messages that may start it (the
+    # earliest, and the earliest naming a user or a session): one read per conversation, a
+    # write only when they start it or move its start earlier. The record is never read per
+    # message, and a conversation that exists is not rewritten for its messages.
+    best: dict[tuple[UUID, UUID], dict[str, MessageSent]] = {}
     for _, event in work:
-        conversation = (event.tenant_id, event.conversation_id)
-        if conversation not in memo.conversations:
-            # A message may arrive before its conversation.created: start the conversation,
-            # and let the later event fill in its details.
-            repos.conversations.create(tr, new_conversation(event))
-            memo.conversations.add(conversation)
+        mine = best.setdefault((event.tenant_id, event.conversation_id), {})
+        for attr in _ORIGIN_OF:
+            if attr and getattr(event, attr) is None:
+                continue
+            seen = mine.get(attr)
+            if seen is None or _order(event) < _order(seen):
+                mine[attr] = event
+    folds = [(t, c, _fold_messages(t, c, mine.values())) for (t, c), mine in best.items()]
+    repos.conversations.merge_many(tr, folds)
     messages = [
         Message(
             tenant_id=event.tenant_id,
@@ -48,3 +62,25 @@ def on_message_sent(work: list[tuple[Unit, MessageSent]]) -> None:
             content_bytes=len(event.content.encode()),
             duplicate_message=None if new else True,
         )
+
+
+_ORIGIN_OF = ("", "user_id", "workspace_session_id")  # "": the earliest of all
+
+
+def _order(e: MessageSent) -> tuple[datetime, int]:
+    """The order of `version_of` (occurred_at, then the id's bytes), without building it."""
+    return e.occurred_at, e.event_id.int
+
+
+def _fold_messages(tenant_id: UUID, conversation_id: UUID, events: Iterable[MessageSent]) -> Fold:
+    origins = [
+        Origin(
+            OTHER,
+            version_of(e.occurred_at, e.event_id),
+            e.occurred_at,
+            e.user_id,
+            e.workspace_session_id,
+        )
+        for e in {id(e): e for e in events}.values()
+    ]
+    return lambda current: fold(current, tenant_id, conversation_id, origins)

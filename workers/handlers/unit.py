@@ -5,7 +5,7 @@ Handlers never see keys or the engine: only repositories, through this unit of w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -18,18 +18,10 @@ from workers.store.port import Transaction
 
 
 @dataclass
-class BatchMemo:
-    """What earlier events of the same batch established (saves repeated reads)."""
-
-    conversations: set[tuple[UUID, UUID]] = field(default_factory=set)
-
-
-@dataclass
 class Unit:
     tr: Transaction
     repos: Repositories
     audit_id: UUID  # a UUIDv7 made before the transaction, so a retry reuses it
-    memo: BatchMemo
 
     def audit(self, event: Event, event_type: AuditEventType, /, **data: Any) -> None:
         """The audit record of this event, in the same transaction as its effects."""

@@ -15,7 +15,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from events import Event, model_for_subject
-from workers.handlers import BATCH_HANDLERS, HANDLERS, BatchMemo, Unit
+from workers.handlers import BATCH_HANDLERS, HANDLERS, Unit
 from workers.ids import Uuid7Block
 from workers.ingest.outcomes import APPLIED, DUPLICATE, Incoming, Outcome, Result
 from workers.repositories import Repositories
@@ -34,7 +34,6 @@ def apply_events(
 ) -> list[Result]:
     """The exactly-once core: valid events, their dedupe marks and effects, one transaction."""
     done = repos.applied.applied(tr, [(e.tenant_id, e.event_id) for _, _, e in decoded])
-    memo = BatchMemo()
     seen: set[tuple[UUID, UUID]] = set()
     results = []
     fresh: list[tuple[str, Unit, Event]] = []
@@ -44,7 +43,7 @@ def apply_events(
             results.append(DUPLICATE)
             continue
         seen.add(key)
-        fresh.append((subject, Unit(tr, repos, audit_id, memo), event))
+        fresh.append((subject, Unit(tr, repos, audit_id), event))
         repos.applied.mark(tr, event.tenant_id, event.event_id, now_ms)
         results.append(APPLIED)
     for subject, run in groupby(fresh, key=itemgetter(0)):  # runs keep the batch's order

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from uuid import UUID
 
 from workers.config import Config
@@ -123,7 +124,8 @@ RULES: dict[str, Rule] = {
             "dedupe",
             "dedupe expiry",
             lambda s: s.dedupe_horizon_days,
-            lambda r: r.applied.cleanup_old_marks,
+            # the marks, then the settings' tombstones: both only matter within the horizon
+            lambda r: partial(r.settings.cleanup_old_tombstones, before=r.applied.expire_batch),
             held=False,
             overridable=False,
         ),

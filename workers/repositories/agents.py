@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 from events.enums import AgentType
@@ -32,6 +33,24 @@ class AgentRepository(Repository):
         write_chunked(tr, tk.agents, (agent.id,), agent.to_json(), fresh=True)
         diff_indexes(tr, {}, _entries(tk, agent))
         return True
+
+    def merge(
+        self,
+        tr: Transaction,
+        tenant_id: UUID,
+        agent_id: UUID,
+        fold: Callable[[Agent | None], Agent],
+    ) -> None:
+        """Fold an event into an agent (None: not stored yet) with one read; the same object
+        back means no change, and nothing is written."""
+        tk = self.keys.tenant(tenant_id)
+        raw = read_chunked(tr, tk.agents, (agent_id,))
+        old = Agent.model_validate_json(raw) if raw is not None else None
+        new = fold(old)
+        if new is old:
+            return
+        write_chunked(tr, tk.agents, (agent_id,), new.to_json(), fresh=old is None)
+        diff_indexes(tr, _entries(tk, old) if old is not None else {}, _entries(tk, new))
 
     def get_by_id(self, tr: Transaction, tenant_id: UUID, agent_id: UUID) -> Agent | None:
         raw = read_chunked(tr, self.keys.tenant(tenant_id).agents, (agent_id,))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 from workers.records import Conversation
@@ -21,6 +22,9 @@ from workers.store.port import Transaction, decode_int64
 MESSAGE_COUNT = "message_count"
 TOKEN_COUNT = "token_count"
 
+Fold = Callable[[Conversation | None], Conversation]
+"""What an event makes of a conversation (None: not stored yet); the same object: no change."""
+
 
 class ConversationRepository(Repository):
     def create(self, tr: Transaction, conversation: Conversation) -> bool:
@@ -32,6 +36,19 @@ class ConversationRepository(Repository):
         tr.set(key, conversation.to_json())
         diff_indexes(tr, {}, _entries(tk, conversation))
         return True
+
+    def merge_many(self, tr: Transaction, folds: Sequence[tuple[UUID, UUID, Fold]]) -> None:
+        """Fold events into conversations (tenant, id, fold): one read for all of them, a write
+        (and its index moves) only where the fold changed something. Counters are not read."""
+        keys = [self.keys.tenant(t).conversations.key(c) for t, c, _ in folds]
+        for (tenant_id, _, fold), key, raw in zip(folds, keys, tr.get_many(keys), strict=True):
+            old = Conversation.model_validate_json(raw) if raw is not None else None
+            new = fold(old)
+            if new is old:
+                continue
+            tr.set(key, new.to_json())
+            tk = self.keys.tenant(tenant_id)
+            diff_indexes(tr, _entries(tk, old) if old is not None else {}, _entries(tk, new))
 
     def get_by_id(
         self, tr: Transaction, tenant_id: UUID, conversation_id: UUID

@@ -1,15 +1,43 @@
-"""Users' settings per user, category and key, with a by-category index."""
+"""Users' settings per user, category and key, with a by-category index, and the tombstones
+that deletes leave so that an older value arriving late cannot revive a deleted setting.
+
+A tombstone is `(user, category, key) -> version` plus a time-ordered entry, so the dedupe
+expiry can forget the ones older than the horizon in O(expired). Reads never see them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
 from events.enums import SettingCategory
-from workers.records import Setting
-from workers.repositories.base import DEFAULT_PAGE, Index, Page, Repository, Spec, scan
+from workers.ids import to_ms, utcnow
+from workers.records import Setting, version_of, version_time
+from workers.repositories.base import (
+    DEFAULT_PAGE,
+    Checkpoint,
+    CleanupResult,
+    Index,
+    OnBatch,
+    Page,
+    Repository,
+    Spec,
+    cleanup_in_batches,
+    cutoff_of,
+    scan,
+)
 from workers.store.keys import TenantKeys
-from workers.store.port import Transaction
+from workers.store.port import Store, Transaction
+
+ExpireBatch = Callable[
+    [Transaction, UUID, int, int, bytes | None, bool], tuple[int, int, bytes | None]
+]
+"""(tr, tenant, cutoff_ms, limit, after, dry_run) -> (removed, kept, next): one expiry batch."""
+
+_NIL = UUID(int=0)
 
 
 class SettingRepository(Repository):
@@ -21,6 +49,105 @@ class SettingRepository(Repository):
         tr.set(key, setting.to_json())
         tr.set(_index_key(tk, setting), b"")
         return Setting.model_validate_json(previous) if previous is not None else None
+
+    def apply_change(
+        self,
+        tr: Transaction,
+        tenant_id: UUID,
+        user_id: UUID,
+        category: SettingCategory,
+        key: str,
+        version: str,
+        setting: Setting | None,
+    ) -> bool:
+        """Fold one change at `version` (`version_of` its event): `setting` sets, None deletes
+        and leaves a tombstone. False, changing nothing, when the stored value or tombstone is
+        newer: last writer wins by (occurred_at, event_id), whatever the arrival order."""
+        tk = self.keys.tenant(tenant_id)
+        record_key = tk.settings.key(user_id, category.value, key)
+        tomb_key = tk.setting_tombstones.key(user_id, category.value, key)
+        raw, tomb = tr.get_many([record_key, tomb_key])
+        current = Setting.model_validate_json(raw) if raw is not None else None
+        newest = max(_version(current) if current else "", tomb.decode() if tomb else "")
+        if version <= newest:
+            return False
+        if tomb is not None:
+            tr.clear(tomb_key)
+            tr.clear(_tomb_by_ms(tk, tomb.decode(), user_id, category, key))
+        if setting is not None:
+            tr.set(record_key, setting.to_json())
+            if current is None:
+                tr.set(_index_key(tk, setting), b"")
+            return True
+        if current is not None:
+            tr.clear(record_key)
+            tr.clear(_index_key(tk, current))
+        tr.set(tomb_key, version.encode())
+        tr.set(_tomb_by_ms(tk, version, user_id, category, key), b"")
+        return True
+
+    def expire_tombstones(
+        self,
+        tr: Transaction,
+        tenant_id: UUID,
+        cutoff_ms: int,
+        limit: int,
+        after: bytes | None = None,
+        dry_run: bool = False,
+    ) -> tuple[int, int, bytes | None]:
+        """Forget up to `limit` tombstones of deletes that occurred before `cutoff_ms`: past the
+        dedupe horizon an event is judged against the compacted state. `dry_run` only counts."""
+        tk = self.keys.tenant(tenant_id)
+        index = tk.setting_tombstones_by_ms
+        begin, end = index.range()[0], index.key(cutoff_ms)
+        if after is not None:
+            begin = max(begin, after + b"\x00")
+        rows = tr.get_range(begin, end, limit=limit)
+        if not dry_run:
+            for entry, _ in rows:
+                _, user_id, category, key = index.tail(entry)
+                tr.clear(tk.setting_tombstones.key(user_id, category, key))
+                tr.clear(entry)
+        return len(rows), 0, None if len(rows) < limit else rows[-1][0]
+
+    async def cleanup_old_tombstones(
+        self,
+        store: Store,
+        tenant_id: UUID,
+        horizon_days: float,
+        now: datetime | None = None,
+        batch: int = 500,
+        *,
+        dry_run: bool = False,
+        resume: CleanupResult | None = None,
+        checkpoint: Checkpoint | None = None,
+        on_batch: OnBatch | None = None,
+        before: ExpireBatch | None = None,
+    ) -> CleanupResult:
+        """Forget tombstones older than the horizon, in short resumable batches. `before` (the
+        dedupe marks' expiry) runs first in the same run: the dedupe job expires both, with
+        one continuation, told apart by whose key range the cursor is in."""
+        cutoff_ms = to_ms(cutoff_of(now or utcnow(), horizon_days))
+        step = partial(self._expire_step, tenant_id, cutoff_ms, batch, dry_run, before)
+        return await cleanup_in_batches(
+            store, step, on_batch, resume=resume, checkpoint=checkpoint, read_only=dry_run
+        )
+
+    def _expire_step(
+        self,
+        tenant_id: UUID,
+        cutoff_ms: int,
+        limit: int,
+        dry_run: bool,
+        before: ExpireBatch | None,
+        tr: Transaction,
+        after: bytes | None,
+    ) -> tuple[int, int, bytes | None]:
+        own = self.keys.tenant(tenant_id).setting_tombstones_by_ms.raw
+        if before is not None and (after is None or not after.startswith(own)):
+            removed, kept, nxt = before(tr, tenant_id, cutoff_ms, limit, after, dry_run)
+            return removed, kept, own if nxt is None else nxt  # then the tombstones, from the top
+        return self.expire_tombstones(tr, tenant_id, cutoff_ms, limit, after, dry_run)
 
     def get(
         self, tr: Transaction, tenant_id: UUID, user_id: UUID, category: SettingCategory, key: str
@@ -84,6 +211,18 @@ class SettingRepository(Repository):
                 Index("settings_by_category", lambda tk: tk.settings_by_category, _setting_id)
             ],
         )
+
+
+def _version(s: Setting) -> str:
+    """A setting's version; one written before versions sorts first among its instant's."""
+    return s.version or version_of(s.updated_at, _NIL)
+
+
+def _tomb_by_ms(
+    tk: TenantKeys, version: str, user_id: UUID, category: SettingCategory | str, key: str
+) -> bytes:
+    cat = category.value if isinstance(category, SettingCategory) else category
+    return tk.setting_tombstones_by_ms.key(to_ms(version_time(version)), user_id, cat, key)
 
 
 def _index_key(tk: TenantKeys, s: Setting) -> bytes:

@@ -107,6 +107,8 @@ AGENTS = "agents"
 AGENTS_BY_TYPE = "agents_by_type"
 SETTINGS = "settings"
 SETTINGS_BY_CATEGORY = "settings_by_category"
+SETTING_TOMBSTONES = "setting_tombstones"
+SETTING_TOMBSTONES_BY_MS = "setting_tombstones_by_ms"
 COUNTERS = "counters"
 APPLIED = "applied"
 APPLIED_BY_MS = "applied_by_ms"
@@ -142,6 +144,8 @@ class TenantKeys:
         self.agents_by_type = p(AGENTS_BY_TYPE)
         self.settings = p(SETTINGS)
         self.settings_by_category = p(SETTINGS_BY_CATEGORY)
+        self.setting_tombstones = p(SETTING_TOMBSTONES)  # (user, category, key) -> version
+        self.setting_tombstones_by_ms = p(SETTING_TOMBSTONES_BY_MS)  # (ms, user, category, key)
         self.counters = p(COUNTERS)
         self.applied = p(APPLIED)
         self.applied_by_ms = p(APPLIED_BY_MS)

@@ -9,6 +9,7 @@ from repo_helpers import Make, walk
 from events.enums import AgentType
 from workers.records import Agent, AgentConfig, AgentMemory
 from workers.repositories import Repositories
+from workers.repositories.integrity import check
 from workers.store.sqlite import SqliteStore
 
 COORDINATOR, SPECIALIST = AgentType.COORDINATOR, AgentType.SPECIALIST
@@ -97,3 +98,17 @@ async def test_an_agent_whose_memory_exceeds_100_kb_round_trips_and_shrinks_clea
     )
     assert len(chunks) == 1  # the old tail chunks are gone, not read back as garbage
     assert await store.transact(lambda tr: repos.agents.get_by_id(tr, t, agent.id)) == small
+
+
+async def test_merge_creates_moves_the_type_entry_and_skips_an_unchanged_agent(
+    store: SqliteStore, repos: Repositories, make: Make
+) -> None:
+    t = make.tenant_id
+    agent = make.agent()
+    retyped = agent.model_copy(update={"agent_type": SPECIALIST})
+    for fold in (lambda cur: agent, lambda cur: retyped, lambda cur: cur):
+        await store.transact(lambda tr, f=fold: repos.agents.merge(tr, t, agent.id, f))
+    assert await store.read(lambda tr: repos.agents.get_by_id(tr, t, agent.id)) == retyped
+    assert await by_type(store, repos, t, COORDINATOR) == []
+    assert await by_type(store, repos, t, SPECIALIST) == [retyped]
+    assert (await check(store, repos)).clean

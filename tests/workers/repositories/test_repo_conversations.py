@@ -8,6 +8,7 @@ from repo_helpers import Make, walk
 
 from workers.records import Conversation, ConversationStatus
 from workers.repositories import Repositories
+from workers.repositories.integrity import check
 from workers.store.sqlite import SqliteStore
 
 
@@ -174,3 +175,29 @@ async def test_reads_fill_in_message_and_token_counts_from_the_counters(
     listed = await store.transact(lambda tr: repos.conversations.list_by_tenant(tr, t))
     assert got is not None and (got.message_count, got.token_count) == (3, 23)
     assert listed.items == [got]
+
+
+async def test_merge_many_folds_with_one_read_and_writes_only_changes(
+    store: SqliteStore, repos: Repositories, make: Make
+) -> None:
+    t = make.tenant_id
+    known, new = make.conversation(), make.conversation(user_id=uuid4())
+    await store.transact(lambda tr: repos.conversations.create(tr, known))
+    seen: list[Conversation | None] = []
+
+    def keep(current: Conversation | None) -> Conversation:
+        seen.append(current)
+        assert current is not None
+        return current  # the same object: nothing is written
+
+    def start(current: Conversation | None) -> Conversation:
+        seen.append(current)
+        return new
+
+    await store.transact(
+        lambda tr: repos.conversations.merge_many(tr, [(t, known.id, keep), (t, new.id, start)])
+    )
+    assert seen == [known, None]
+    mine = await store.read(lambda tr: repos.conversations.list_by_user(tr, t, new.user_id))
+    assert mine.items == [new]
+    assert (await check(store, repos)).clean

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -28,7 +29,7 @@ from events.enums import AgentType, MessageRole, SettingCategory
 from workers.config import Config
 from workers.jobs import controls
 from workers.jobs.executor import JOBS, run_job
-from workers.records import Agent, Audit, Conversation, File, Message, Setting
+from workers.records import Agent, Audit, Conversation, File, Message, Setting, version_of
 from workers.repositories import (
     AgentRepository,
     AppliedEvents,
@@ -347,6 +348,25 @@ def _reads(tr: Transaction, r: Repositories, t: UUID, ids: Ids) -> Iterator[Any]
     yield r.applied.applied(tr, [(t, e) for e in ids.events])
 
 
+def _retitled(t: UUID, c: UUID, when: datetime, old: Conversation | None) -> Conversation:
+    if old is None:
+        return Conversation(tenant_id=t, id=c, created_at=when, updated_at=when)
+    return old.model_copy(update={"title": "folded"})
+
+
+def _renamed(t: UUID, g: UUID, when: datetime, old: Agent | None) -> Agent:
+    if old is None:
+        return Agent(
+            tenant_id=t,
+            id=g,
+            name="n",
+            agent_type=AgentType.SUB_AGENT,
+            created_at=when,
+            updated_at=when,
+        )
+    return old.model_copy(update={"name": "folded"})
+
+
 def _writes(tr: Transaction, r: Repositories, t: UUID, ids: Ids) -> None:
     """The scoped writers: updates, deletes, counters, marks, and creates of A's records."""
     when = T0 + timedelta(days=1)
@@ -368,6 +388,31 @@ def _writes(tr: Transaction, r: Repositories, t: UUID, ids: Ids) -> None:
         r.agents.update(tr, agent.model_copy(update={"name": "renamed"}))
     r.agents.delete(tr, t, ids.agents[1])
     r.settings.delete(tr, t, ids.users[0], SettingCategory.EDITOR, "k0")
+    # the convergent writers the handlers use: a tombstone, a newer value, folds of records
+    late = version_of(when, ids.events[0])
+    r.settings.apply_change(tr, t, ids.users[1], SettingCategory.EDITOR, "k1", late, None)
+    r.settings.apply_change(
+        tr,
+        t,
+        ids.users[1],
+        SettingCategory.EDITOR,
+        "k2",
+        late,
+        Setting(
+            tenant_id=t,
+            user_id=ids.users[1],
+            category=SettingCategory.EDITOR,
+            key="k2",
+            value=1,
+            updated_at=when,
+            version=late,
+        ),
+    )
+    r.conversations.merge_many(
+        tr, [(t, c, partial(_retitled, t, c, when)) for c in ids.conversations]
+    )
+    for g in ids.agents:
+        r.agents.merge(tr, t, g, partial(_renamed, t, g, when))
     r.applied.mark(tr, t, ids.events[0], 0)
     conv = Conversation(tenant_id=t, id=ids.conversations[1], created_at=when, updated_at=when)
     r.conversations.create(tr, conv)
@@ -442,6 +487,7 @@ def _cleanup_batches(tr: Transaction, r: Repositories, t: UUID, ids: Ids) -> Non
         lambda after: r.files.purge_batch(tr, t, cutoff, 2, after),
         lambda after: r.applied.expire_batch(tr, t, int(cutoff.timestamp() * 1000), 2, after),
         lambda after: r.applied.expire_batch(tr, t, 2**53, 2, after, dry_run=True),
+        lambda after: r.settings.expire_tombstones(tr, t, 2**53, 2, after),
     ):
         after: bytes | None = None
         while True:
@@ -461,6 +507,7 @@ COVERED: dict[type, set[str]] = {
         "delete",
         "add_counts",
         "counts",
+        "merge_many",
     },
     MessageRepository: {
         "create",
@@ -494,8 +541,25 @@ COVERED: dict[type, set[str]] = {
         "purge_batch",
         "cleanup_deleted",
     },
-    AgentRepository: {"create", "get_by_id", "list_by_tenant", "list_by_type", "update", "delete"},
-    SettingRepository: {"set", "get", "get_all", "delete", "list_by_category"},
+    AgentRepository: {
+        "create",
+        "get_by_id",
+        "list_by_tenant",
+        "list_by_type",
+        "update",
+        "delete",
+        "merge",
+    },
+    SettingRepository: {
+        "set",
+        "get",
+        "get_all",
+        "delete",
+        "list_by_category",
+        "apply_change",
+        "expire_tombstones",
+        "cleanup_old_tombstones",
+    },
     AppliedEvents: {"applied", "mark", "expire_batch", "cleanup_old_marks"},
     HoldRepository: {"put", "delete", "list"},
     RetentionRepository: {"get", "set", "clear"},
@@ -569,6 +633,7 @@ async def test_everything_scoped_to_a_tenant_touches_only_its_keys(
             await repos.audit.cleanup_old_events(recording, a, 30, now=NOW, batch=2)
             await repos.files.cleanup_deleted(recording, a, 30, now=NOW, batch=2)
             await repos.applied.cleanup_old_marks(recording, a, 30, now=NOW, batch=2)
+            await repos.settings.cleanup_old_tombstones(recording, a, 0, now=NOW, batch=2)
             job_settings = Config(purge_batch_size=2, _env_file=None)  # type: ignore[call-arg]
             for job in JOBS:
                 summary = await run_job(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from uuid import uuid4
+from collections.abc import Callable
+from uuid import UUID, uuid4
 
 from repo_helpers import Make, at, walk
 
 from events.enums import SettingCategory
+from workers.records import version_of
 from workers.repositories import Repositories
+from workers.repositories.integrity import check
+from workers.store.port import Transaction
 from workers.store.sqlite import SqliteStore
 
 EDITOR, THEME = SettingCategory.EDITOR, SettingCategory.THEME
@@ -79,3 +83,57 @@ async def test_list_by_category_spans_users(
         store, lambda tr, after: repos.settings.list_by_category(tr, t, THEME, 3, after)
     )
     assert listed == sorted(themes, key=lambda s: s.user_id)
+
+
+def _v(minutes: float) -> str:
+    return version_of(at(minutes), UUID(int=1))
+
+
+async def test_apply_change_keeps_the_newest_and_a_delete_leaves_a_tombstone(
+    store: SqliteStore, repos: Repositories, make: Make
+) -> None:
+    t, u = make.tenant_id, make.user_id
+
+    def change(minutes: float, value: int | None) -> Callable[[Transaction], bool]:
+        s = None if value is None else make.setting(value=value, version=_v(minutes))
+        return lambda tr: repos.settings.apply_change(tr, t, u, EDITOR, "font_size", _v(minutes), s)
+
+    def value(tr: Transaction) -> object:
+        found = repos.settings.get(tr, t, u, EDITOR, "font_size")
+        return found.value if found else None
+
+    assert await store.transact(change(2, 12))
+    assert not await store.transact(change(1, 10))  # older: changes nothing
+    assert await store.transact(change(3, None))
+    assert not await store.transact(change(2.5, 11))  # older than the tombstone
+    assert await store.read(value) is None
+    assert await store.read(lambda tr: repos.settings.list_by_category(tr, t, EDITOR).items) == []
+    assert await store.transact(change(4, 14))  # newer: revives
+    assert await store.read(value) == 14
+    assert (await check(store, repos)).clean
+
+
+async def test_tombstones_past_the_horizon_expire_in_batches(
+    store: SqliteStore, repos: Repositories, make: Make
+) -> None:
+    t, u = make.tenant_id, make.user_id
+    keys = [f"k{i}" for i in range(5)]
+    ages = [10, 9, 8, 1, 0]  # days before `now`; the horizon is 7
+
+    def delete_all(tr: Transaction) -> None:
+        for k, days in zip(keys, ages, strict=True):
+            repos.settings.apply_change(tr, t, u, EDITOR, k, _v(-days * 24 * 60), None)
+
+    await store.transact(delete_all)
+    result = await repos.settings.cleanup_old_tombstones(store, t, 7, now=at(), batch=2)
+    assert (result.removed, result.batches) == (3, 2)
+
+    def late_sets(tr: Transaction) -> list[bool]:
+        """A set older than every delete: only the expired tombstones let it through."""
+        old = _v(-20 * 24 * 60)
+        return [
+            repos.settings.apply_change(tr, t, u, EDITOR, k, old, make.setting(key=k, version=old))
+            for k in keys
+        ]
+
+    assert await store.transact(late_sets) == [True, True, True, False, False]
