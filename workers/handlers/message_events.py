@@ -25,16 +25,10 @@ def on_message_sent(work: list[tuple[Unit, MessageSent]]) -> None:
     # earliest, and the earliest naming a user or a session): one read per conversation, a
     # write only when they start it or move its start earlier. The record is never read per
     # message, and a conversation that exists is not rewritten for its messages.
-    best: dict[tuple[UUID, UUID], dict[str, MessageSent]] = {}
+    runs: dict[tuple[UUID, UUID], list[MessageSent]] = {}
     for _, event in work:
-        mine = best.setdefault((event.tenant_id, event.conversation_id), {})
-        for attr in _ORIGIN_OF:
-            if attr and getattr(event, attr) is None:
-                continue
-            seen = mine.get(attr)
-            if seen is None or _order(event) < _order(seen):
-                mine[attr] = event
-    folds = [(t, c, _fold_messages(t, c, mine.values())) for (t, c), mine in best.items()]
+        runs.setdefault((event.tenant_id, event.conversation_id), []).append(event)
+    folds = [(t, c, _fold_messages(t, c, _origins(events))) for (t, c), events in runs.items()]
     repos.conversations.merge_many(tr, folds)
     messages = [
         Message(
@@ -64,12 +58,22 @@ def on_message_sent(work: list[tuple[Unit, MessageSent]]) -> None:
         )
 
 
-_ORIGIN_OF = ("", "user_id", "workspace_session_id")  # "": the earliest of all
-
-
 def _order(e: MessageSent) -> tuple[datetime, int]:
     """The order of `version_of` (occurred_at, then the id's bytes), without building it."""
     return e.occurred_at, e.event_id.int
+
+
+def _origins(events: list[MessageSent]) -> list[MessageSent]:
+    """The messages that may start the conversation: the earliest, and the earliest naming a
+    user or a session when the earliest does not (one C-level `min` in the common case)."""
+    earliest = min(events, key=_order)
+    found = [earliest]
+    for attr in ("user_id", "workspace_session_id"):
+        if getattr(earliest, attr) is None:
+            naming = [e for e in events if getattr(e, attr) is not None]
+            if naming:
+                found.append(min(naming, key=_order))
+    return found
 
 
 def _fold_messages(tenant_id: UUID, conversation_id: UUID, events: Iterable[MessageSent]) -> Fold:
