@@ -9,7 +9,6 @@ from events.audit_types import (
     SYSTEM_AUDIT_TYPES,
     AuditEventType,
 )
-from events.base import Event
 from events.enums import (
     AgentRunStatus,
     AgentType,
@@ -18,6 +17,7 @@ from events.enums import (
     MessageRole,
     SettingCategory,
 )
+from events.envelope import Event
 from events.models import (
     AgentConfigPayload,
     AgentConfigured,

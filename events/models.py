@@ -11,7 +11,6 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from events.base import Event
 from events.enums import (
     AgentRunStatus,
     AgentType,
@@ -20,6 +19,7 @@ from events.enums import (
     MessageRole,
     SettingCategory,
 )
+from events.envelope import Event
 from events.fields import (
     MAX_AUDIT_DATA_BYTES,
     MAX_SETTING_VALUE_BYTES,

@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from events.base import Event
+from events.envelope import Event
 from events.subjects import AUDIT_PREFIX, SUBJECT_MODELS
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

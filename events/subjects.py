@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from events.audit_types import AUDIT_TYPE_BY_SNAKE, PRODUCER_AUDIT_TYPES, AuditEventType
-from events.base import Event
+from events.envelope import Event
 from events.models import (
     AgentConfigured,
     AgentExecuted,

@@ -127,7 +127,12 @@ class File(Record):
     is_deleted: bool = False
     deleted_at: datetime | None = None
     last_event_at: datetime
-    """When the newest applied event occurred: an older event is stale and changes nothing."""
+    """When the newest applied event occurred: an older event cannot change whether the file
+    is live, nor its path."""
+    content_at: datetime | None = None
+    """When the event that set the content (size, mime type, checksum) occurred: an older event
+    that carries content still sets it if it is newer than this (a `created` arriving after
+    its file's delete). None: no content yet, or a record written before this field."""
 
 
 class AgentConfig(BaseModel):

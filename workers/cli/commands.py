@@ -194,24 +194,24 @@ async def cmd_check(args: argparse.Namespace, settings: Config) -> int:
 
 
 async def cmd_cleanup(args: argparse.Namespace, settings: Config) -> int:
-    from workers.cli.retention import run_cleanup
+    from workers.cli.retention_commands import run_cleanup
 
     return await run_cleanup(args, settings)
 
 
 async def cmd_hold(args: argparse.Namespace, settings: Config) -> int:
-    from workers.cli.retention import run_hold
+    from workers.cli.retention_commands import run_hold
 
     return await run_hold(args, settings)
 
 
 async def cmd_retention(args: argparse.Namespace, settings: Config) -> int:
-    from workers.cli.retention import run_retention
+    from workers.cli.retention_commands import run_retention
 
     return await run_retention(args, settings)
 
 
 async def cmd_files(args: argparse.Namespace, settings: Config) -> int:
-    from workers.cli.retention import run_files
+    from workers.cli.retention_commands import run_files
 
     return await run_files(args, settings)

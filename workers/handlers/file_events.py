@@ -1,7 +1,8 @@
 """file.changed from the file-monitor: the File record, its path index, and its audit.
 
 Events for one file may arrive out of order (two workers on a durable, a redelivery): one older
-than the stored state is audited (marked stale) but never rolls the file back. Content changes
+than the stored state is audited (marked stale) and never changes whether the file is live; its
+content still counts if it is newer than the stored content (`File.content_at`). Content changes
 and deletes are ordered by `last_event_at`; accesses only by `last_accessed_at`, so a late
 `modified` is never hidden behind a newer `accessed`. A delete of a file not seen yet leaves a
 deleted record (a tombstone, purged like any deleted file) so that an older `created` arriving
@@ -43,6 +44,7 @@ def on_file_changed(unit: Unit, event: FileChanged) -> None:
         file_size=event.file_size,
     )
     if current is not None and _is_stale(event, current):
+        _merge_older_content(unit, event, current)
         unit.audit(event, AUDIT_TYPES[event.change], **audit, file_id=current.id, stale=True)
         return
     replaced: list[File] = []
@@ -54,6 +56,24 @@ def on_file_changed(unit: Unit, event: FileChanged) -> None:
         file_id=result.id if result else None,
         replaced_file_id=replaced[0].id if replaced else None,  # overwritten at its path
     )
+
+
+def _merge_older_content(unit: Unit, event: FileChanged, current: File) -> None:
+    """A stale event's content still counts when it is newer than the stored content: the
+    file's content is its newest content event's, whatever arrives first (a delete that
+    overtook its file's `created` keeps the deleted file with that content)."""
+    if event.change not in (FileChange.CREATED, FileChange.MODIFIED):
+        return
+    content = _content(event)
+    if not content:
+        return
+    content_at = current.content_at
+    if content_at is None and current.checksum is not None:
+        content_at = current.last_event_at  # a record from before `content_at`: its last event
+    if content_at is not None and event.occurred_at <= content_at:
+        return
+    merged = current.model_copy(update=content | {"content_at": event.occurred_at})
+    unit.repos.files.update(unit.tr, merged)
 
 
 def _is_stale(event: FileChanged, current: File) -> bool:
@@ -81,6 +101,8 @@ def _apply(
         update = {"is_deleted": True, "deleted_at": at, "updated_at": at, "last_event_at": at}
     else:
         update = _content(event) | {"updated_at": event.occurred_at}
+        if _content(event):
+            update["content_at"] = event.occurred_at
         update |= {"is_deleted": False, "deleted_at": None, "last_event_at": event.occurred_at}
     if change == FileChange.RENAMED:
         _free_path(unit, event, current, replaced)
@@ -107,6 +129,7 @@ def _create(unit: Unit, event: FileChanged, replaced: list[File]) -> File:
         last_accessed_at=at if accessed else None,
         is_deleted=deleted,
         deleted_at=at if deleted else None,
+        content_at=at if _content(event) else None,
         **_content(event),
     )
     unit.repos.files.create(unit.tr, file)

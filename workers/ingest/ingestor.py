@@ -19,7 +19,7 @@ from workers.ids import Uuid7Block, uuid7s
 from workers.ingest.core import Decoded, apply_events, apply_raw, decode_all, describe, merged
 from workers.ingest.outcomes import Incoming, Outcome, Result
 from workers.repositories import Repositories
-from workers.store.errors import StoreError
+from workers.store.error_codes import StoreError
 from workers.store.port import Store, Transaction
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workers.store.errors import StoreError, StoreUnavailable
+from workers.store.error_codes import StoreError, StoreUnavailable
 from workers.store.faults import FaultInjector
 from workers.store.port import Store, Transaction, decode_int64, encode_int64
 

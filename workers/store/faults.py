@@ -12,7 +12,7 @@ import random
 import threading
 from collections.abc import Iterable
 
-from workers.store.errors import COMMIT_UNKNOWN_RESULT, NOT_COMMITTED
+from workers.store.error_codes import COMMIT_UNKNOWN_RESULT, NOT_COMMITTED
 
 _CODES = (NOT_COMMITTED, COMMIT_UNKNOWN_RESULT)
 

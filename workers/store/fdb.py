@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any, TypeVar, cast
 
-from workers.store.errors import (
+from workers.store.error_codes import (
     COMMIT_UNKNOWN_RESULT,
     NOT_COMMITTED,
     RETRYABLE,

@@ -20,7 +20,7 @@ from functools import cache, partial
 from pathlib import Path
 from typing import NamedTuple, ParamSpec, TypeVar
 
-from workers.store.errors import (
+from workers.store.error_codes import (
     KEY_TOO_LARGE,
     NOT_COMMITTED,
     TRANSACTION_READ_ONLY,

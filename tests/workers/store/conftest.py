@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from workers.store.errors import RETRYABLE, StoreError, StoreUnavailable
+from workers.store.error_codes import RETRYABLE, StoreError, StoreUnavailable
 from workers.store.fdb import FdbStore, load_fdb
 from workers.store.port import Store, decode_int64, encode_int64
 from workers.store.sqlite import SqliteStore

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from workers.store.errors import NOT_COMMITTED, TRANSACTION_READ_ONLY, StoreError
+from workers.store.error_codes import NOT_COMMITTED, TRANSACTION_READ_ONLY, StoreError
 from workers.store.port import Store, Transaction, decode_int64, encode_int64
 from workers.store.sqlite import SqliteStore
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.store.errors import StoreError
+from workers.store.error_codes import StoreError
 from workers.store.faults import FaultInjector
 from workers.store.port import Transaction, decode_int64
 from workers.store.sqlite import SqliteStore

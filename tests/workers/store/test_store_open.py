@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from workers.store import FaultInjector, open_store
-from workers.store.errors import StoreError, StoreUnavailable
+from workers.store.error_codes import StoreError, StoreUnavailable
 from workers.store.fdb import FdbStore, load_fdb
 from workers.store.port import Transaction, decode_int64
 from workers.store.sqlite import SqliteStore

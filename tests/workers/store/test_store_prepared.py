@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from workers.store import sqlite
-from workers.store.errors import (
+from workers.store.error_codes import (
     COMMIT_UNKNOWN_RESULT,
     KEY_TOO_LARGE,
     TRANSACTION_TOO_LARGE,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from workers.store.errors import NOT_COMMITTED, StoreError
+from workers.store.error_codes import NOT_COMMITTED, StoreError
 from workers.store.port import Transaction, decode_int64
 from workers.store.sqlite import SqliteStore
 
