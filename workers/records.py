@@ -35,6 +35,7 @@ __all__ = [
     "MessageRole",
     "Setting",
     "SettingCategory",
+    "legacy_version",
     "version_of",
     "version_time",
 ]
@@ -47,6 +48,12 @@ def version_of(occurred_at: datetime, event_id: UUID) -> str:
     if occurred_at.tzinfo is not None:
         occurred_at = occurred_at.astimezone(UTC).replace(tzinfo=None)
     return f"{occurred_at.isoformat(timespec='microseconds')}Z {event_id}"
+
+
+def legacy_version(at: datetime) -> str:
+    """The version of a value stored before versions existed: its record's own time, before
+    any event of that same moment."""
+    return version_of(at, UUID(int=0))
 
 
 def version_time(version: str) -> datetime:

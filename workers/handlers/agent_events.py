@@ -12,15 +12,13 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from typing import Any
-from uuid import UUID
 
 from pydantic import JsonValue
 
 from events import AgentConfigured, AgentExecuted, AgentRunStatus, AgentType, AuditEventType
 from workers.handlers.unit import Unit
-from workers.records import Agent, AgentConfig, AgentMemory, version_of
+from workers.records import Agent, AgentConfig, AgentMemory, legacy_version, version_of
 
-_NIL = UUID(int=0)
 EXECUTED, CONFIGURED = "0", "1"  # ranks of a name or type: a configured one beats a run's
 
 
@@ -158,11 +156,11 @@ def _versions(current: Agent | None) -> dict[str, str]:
         return {}
     if current.versions:
         return dict(current.versions)
-    last = version_of(current.updated_at, _NIL)
+    last = legacy_version(current.updated_at)
     versions = {"name": CONFIGURED + last, "agent_type": CONFIGURED + last}
     versions |= {"config": last, "is_active": last}
     versions |= {"facts/" + k: last for k in current.memory.facts}
     versions |= {"context/" + k: last for k in current.memory.context}
     if current.last_executed_at is not None:
-        versions["last_run"] = version_of(current.last_executed_at, _NIL)
+        versions["last_run"] = legacy_version(current.last_executed_at)
     return versions

@@ -24,7 +24,7 @@ from events import (
     ConversationUpdated,
 )
 from workers.handlers.unit import Unit
-from workers.records import Conversation, version_of, version_time
+from workers.records import Conversation, legacy_version, version_of, version_time
 
 _FIELDS = (
     "title",
@@ -35,7 +35,6 @@ _FIELDS = (
     "related_conversations",
     "summary",
 )
-_NIL = UUID(int=0)
 CREATED, OTHER = "0", "1"  # origin ranks: a conversation.created's details come first
 
 
@@ -94,7 +93,7 @@ def fold(
 
 def _legacy_versions(c: Conversation) -> dict[str, str]:
     """Versions for a record stored before they existed: its values as of its own times."""
-    born, last = version_of(c.created_at, _NIL), version_of(c.updated_at, _NIL)
+    born, last = legacy_version(c.created_at), legacy_version(c.updated_at)
     versions = {f: last for f in _FIELDS} | {"updated_at": last, "origin": CREATED + born}
     for attr in ("user_id", "workspace_session_id"):
         if getattr(c, attr) is not None:

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from events.enums import SettingCategory
 from workers.ids import to_ms, utcnow
-from workers.records import Setting, version_of, version_time
+from workers.records import Setting, legacy_version, version_time
 from workers.repositories.base import (
     DEFAULT_PAGE,
     Checkpoint,
@@ -36,8 +36,6 @@ ExpireBatch = Callable[
     [Transaction, UUID, int, int, bytes | None, bool], tuple[int, int, bytes | None]
 ]
 """(tr, tenant, cutoff_ms, limit, after, dry_run) -> (removed, kept, next): one expiry batch."""
-
-_NIL = UUID(int=0)
 
 
 class SettingRepository(Repository):
@@ -215,7 +213,7 @@ class SettingRepository(Repository):
 
 def _version(s: Setting) -> str:
     """A setting's version; one written before versions sorts first among its instant's."""
-    return s.version or version_of(s.updated_at, _NIL)
+    return s.version or legacy_version(s.updated_at)
 
 
 def _tomb_by_ms(
