@@ -17,6 +17,7 @@ from workers.repositories.base import (
     OnBatch,
     cleanup_in_batches,
     cutoff_of,
+    expire_before,
 )
 from workers.store.keys import Keys
 from workers.store.port import Store, Transaction
@@ -50,16 +51,15 @@ class AppliedEvents:
         `dry_run` counts them without clearing anything.
         """
         tk = self.keys.tenant(tenant_id)
-        begin, end = tk.applied_by_ms.range()[0], tk.applied_by_ms.key(cutoff_ms)
-        if after is not None:
-            begin = after + b"\x00"
-        rows = tr.get_range(begin, end, limit=limit)
-        for key, _ in rows:
-            if dry_run:
-                break
-            tr.clear(tk.applied.key(tk.applied_by_ms.tail(key)[-1]))
-            tr.clear(key)
-        return len(rows), 0, None if len(rows) < limit else rows[-1][0]
+        return expire_before(
+            tr,
+            tk.applied_by_ms,
+            cutoff_ms,
+            limit,
+            after,
+            dry_run,
+            lambda tail: tk.applied.key(tail[-1]),  # tail: (ms, event_id)
+        )
 
     async def cleanup_old_marks(
         self,

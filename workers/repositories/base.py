@@ -195,6 +195,29 @@ class Checkpoint(Protocol):
         ...
 
 
+def expire_before(
+    tr: Transaction,
+    index: Prefix,
+    cutoff_ms: int,
+    limit: int,
+    after: bytes | None,
+    dry_run: bool,
+    forget: Callable[[tuple[Any, ...]], bytes],
+) -> tuple[int, int, bytes | None]:
+    """One batch over a by-time index (`(ms, …)` entries): up to `limit` entries older than
+    `cutoff_ms`, each cleared with the key `forget(its tail)` names (`dry_run`: only counted).
+    Returns (removed, kept, where the next batch starts or None)."""
+    begin, end = index.range()[0], index.key(cutoff_ms)
+    if after is not None:
+        begin = max(begin, after + b"\x00")
+    rows = tr.get_range(begin, end, limit=limit)
+    if not dry_run:
+        for entry, _ in rows:
+            tr.clear(forget(index.tail(entry)))
+            tr.clear(entry)
+    return len(rows), 0, None if len(rows) < limit else rows[-1][0]
+
+
 BatchStep = Callable[[Transaction, bytes | None], tuple[int, int, bytes | None]]
 """One batch: (tr, resume after) -> (removed, kept, where the next batch starts or None)."""
 

@@ -27,6 +27,7 @@ from workers.repositories.base import (
     Spec,
     cleanup_in_batches,
     cutoff_of,
+    expire_before,
     scan,
 )
 from workers.store.keys import TenantKeys
@@ -96,17 +97,15 @@ class SettingRepository(Repository):
         """Forget up to `limit` tombstones of deletes that occurred before `cutoff_ms`: past the
         dedupe horizon an event is judged against the compacted state. `dry_run` only counts."""
         tk = self.keys.tenant(tenant_id)
-        index = tk.setting_tombstones_by_ms
-        begin, end = index.range()[0], index.key(cutoff_ms)
-        if after is not None:
-            begin = max(begin, after + b"\x00")
-        rows = tr.get_range(begin, end, limit=limit)
-        if not dry_run:
-            for entry, _ in rows:
-                _, user_id, category, key = index.tail(entry)
-                tr.clear(tk.setting_tombstones.key(user_id, category, key))
-                tr.clear(entry)
-        return len(rows), 0, None if len(rows) < limit else rows[-1][0]
+        return expire_before(
+            tr,
+            tk.setting_tombstones_by_ms,
+            cutoff_ms,
+            limit,
+            after,
+            dry_run,
+            lambda tail: tk.setting_tombstones.key(*tail[1:]),  # tail: (ms, user, category, key)
+        )
 
     async def cleanup_old_tombstones(
         self,
