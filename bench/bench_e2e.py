@@ -4,6 +4,11 @@ Throughput: publish N events first, then time from worker start until the last i
 and acked. Latency: a separate publisher process offers a fixed 1,000 events/s; each event
 carries its send time in a header; the worker side records when its batch was committed and
 acked. The naive baseline (bench/naive_baseline.py) runs on the same N in this run.
+
+file.changed, in the same run (bench/bench_files.py): a file-monitor burst (20,000 `created`,
+then 10,000 `modified` of those paths) drained exactly as the message.sent throughput, and
+reported as a ratio to it (target: at least 0.8x); then the cost of ONE late event in a session
+of 10,000 files beside one of 100 files (through the ingestor, no NATS).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 
 import nats
@@ -24,17 +30,20 @@ import nats
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import bench_files  # noqa: E402
 from naive_baseline import message_sent as event  # noqa: E402
 from nats.aio.msg import Msg  # noqa: E402
 
+from events.subjects import FAMILY_BY_NAME, FILE_CHANGED, MESSAGE_SENT  # noqa: E402
 from workers.config import Config  # noqa: E402
 from workers.nats.local_server import LocalNatsServer, find_binary  # noqa: E402
 from workers.nats.streams import ensure_streams  # noqa: E402
-from workers.nats.subscribers import BatchConsumer  # noqa: E402
+from workers.nats.subscribers import BatchConsumer, durable_name  # noqa: E402
 from workers.service.worker import build_worker  # noqa: E402
 
 BASELINE = ROOT / "bench" / "naive_baseline.py"
 SENT_AT = "Bench-Sent-At"
+FILES_TARGET = 0.8  # file.changed events/s, as a fraction of message.sent's in the same run
 
 
 def naive_baseline(n: int) -> dict[str, float] | None:
@@ -48,33 +57,50 @@ def naive_baseline(n: int) -> dict[str, float] | None:
 
 
 async def throughput(n: int, batch: int, work: Path) -> float:
-    with LocalNatsServer(work / "nats-tp") as server:
+    tenant, conv, user = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    bodies = (event(tenant, conv, user) for _ in range(n))
+    rate, _ = await drain(MESSAGE_SENT, "messages", bodies, n, batch, work / "tp")
+    return rate
+
+
+async def file_burst(creates: int, modifies: int, batch: int, work: Path) -> tuple[float, int]:
+    """file.changed events/s, drained exactly as `throughput`; and how many were dead-lettered."""
+    bodies = bench_files.burst(creates, modifies)
+    return await drain(FILE_CHANGED, "files", bodies, len(bodies), batch, work / "files")
+
+
+async def drain(
+    subject: str, family: str, bodies: Iterable[bytes], n: int, batch: int, where: Path
+) -> tuple[float, int]:
+    """Publish n bodies on `subject`, then time a worker from its start until all are committed
+    and acked on the family's durable. Returns (events/s, events dead-lettered)."""
+    with LocalNatsServer(where.with_name(f"nats-{where.name}")) as server:
         settings = Config(
             nats_url=server.url,
-            store_url=f"sqlite:///{work}/tp.db",
+            store_url=f"sqlite:///{where}.db",
             batch_size=batch,
             _env_file=None,
-        )  # type: ignore[call-arg]
+        )
         nc = await nats.connect(server.url)
         js = nc.jetstream(publish_async_max_pending=4000)
         await ensure_streams(js, settings)
-        tenant, conv, user = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
-        for _ in range(n):
-            await js.publish_async("message.sent", event(tenant, conv, user))
+        for body in bodies:
+            await js.publish_async(subject, body)
         await js.publish_async_completed()
         worker = build_worker(settings)
         stats = worker.ingestor.stats
         t0 = time.perf_counter()
         await worker.start()
-        while stats.applied + stats.duplicates < n:
+        while stats.applied + stats.duplicates + stats.dead < n:
             await asyncio.sleep(0.01)
         # the last batch's acks are sent right after its commit; wait for the server to see them
-        while (await js.consumer_info("EVENTS", "workers-messages")).num_ack_pending:
+        durable = durable_name(FAMILY_BY_NAME[family].name)
+        while (await js.consumer_info("EVENTS", durable)).num_ack_pending:
             await asyncio.sleep(0.005)
         seconds = time.perf_counter() - t0
         await worker.stop()
         await nc.close()
-        return n / seconds
+        return n / seconds, stats.dead
 
 
 async def latency(rate: int, seconds: int, work: Path) -> list[float]:
@@ -91,7 +117,7 @@ async def latency(rate: int, seconds: int, work: Path) -> list[float]:
         with LocalNatsServer(work / "nats-lat") as server:
             settings = Config(
                 nats_url=server.url, store_url=f"sqlite:///{work}/lat.db", _env_file=None
-            )  # type: ignore[call-arg]
+            )
             worker = build_worker(settings)
             await worker.start()
             pub = subprocess.Popen(
@@ -135,6 +161,12 @@ async def main() -> None:
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--publisher", nargs=3, metavar=("URL", "RATE", "SECONDS"))
+    ap.add_argument("--file-creates", type=int, default=20_000, help="file.changed burst")
+    ap.add_argument("--file-modifies", type=int, default=10_000, help="of the created paths")
+    ap.add_argument(
+        "--late-sizes", type=int, nargs="+", default=[100, 10_000], help="files per session"
+    )
+    ap.add_argument("--late-repeats", type=int, default=50, help="late events timed per size")
     args = ap.parse_args()
     if args.publisher:
         url, rate, seconds = args.publisher
@@ -145,7 +177,11 @@ async def main() -> None:
         print(f"N = {args.n} message.sent events, batch {args.batch}, SQLite (synchronous=FULL)")
         base = naive_baseline(args.n)
         ours = await throughput(args.n, args.batch, work)
+        files, dead = await file_burst(args.file_creates, args.file_modifies, args.batch, work)
         lat = await latency(args.rate, args.seconds, work)
+        late = await bench_files.late_event_costs(
+            work, args.late_sizes, args.late_repeats, args.batch
+        )
     ratio = ours / base["events_per_s"] if base else None
     print(f"naive baseline      : {base['events_per_s'] if base else '-':>8} events/s")
     print(
@@ -156,6 +192,25 @@ async def main() -> None:
         f"latency at {args.rate}/s : p50 {pct(lat, 50):.1f} ms  p99 {pct(lat, 99):.1f} ms"
         f"  max {max(lat) * 1000:.1f} ms  ({len(lat)} events)"
     )
+    files_ratio = files / ours
+    met = files_ratio >= FILES_TARGET
+    print(
+        f"file.changed        : {files:>8.0f} events/s   ({files_ratio:.2f}x message.sent in this"
+        f" run; target >= {FILES_TARGET}x: {'met' if met else 'NOT met'})"
+        f"  [{args.file_creates} created + {args.file_modifies} modified, one session]"
+        + (f"  {dead} dead-lettered!" if dead else "")
+    )
+    print(
+        f"one late file.changed, one per transaction, median / p90 ms"
+        f" ({late.repeats} paths each; outcomes {dict(late.outcomes)}):"
+    )
+    width = max(len(str(size)) for size in args.late_sizes)
+    for size in args.late_sizes:
+        cells = "   ".join(
+            "{} {:.2f} / {:.2f}".format(kind, *late.quantiles_ms(kind, size))
+            for kind in bench_files.KINDS
+        )
+        print(f"  session of {size:>{width}} files: {cells}")
     print(
         json.dumps(
             {
@@ -168,6 +223,17 @@ async def main() -> None:
                 "p50_ms": round(pct(lat, 50), 1),
                 "p99_ms": round(pct(lat, 99), 1),
                 "mean_ms": round(statistics.mean(lat) * 1000, 1),
+                "file_changed_events": args.file_creates + args.file_modifies,
+                "file_changed_events_per_s": round(files),
+                "file_changed_ratio": round(files_ratio, 2),
+                "file_changed_target_met": met,
+                "late_event_ms": {
+                    str(size): {
+                        kind: [round(q, 2) for q in late.quantiles_ms(kind, size)]
+                        for kind in bench_files.KINDS
+                    }
+                    for size in args.late_sizes
+                },
             }
         )
     )

@@ -4,8 +4,9 @@
                                     [--seed S] [--workers W] [--rate EVENTS_PER_S]
 
 1. A generator (`chaos_workload`) builds N outgoing messages over K tenants: every subject,
-   oversized (500 KB) messages, re-sent message ids, file events out of order, exact
-   duplicates without `Nats-Msg-Id`, malformed bodies. It keeps the log of valid events.
+   oversized (500 KB) messages, re-sent message ids, file events in any order (edits, reads,
+   deletes and re-creations, rename chains, editors' atomic saves, events at the same moment),
+   exact duplicates without `Nats-Msg-Id`, malformed bodies. It keeps the log of valid events.
 2. A local nats-server is started; W worker OS processes share the durables and one SQLite file,
    each with `STORE_FAULTS` injecting 1020 and 1021, each at rate R, on its commits.
 3. The publisher offers the messages at a steady rate, counting one as done only on its PubAck
@@ -14,9 +15,10 @@
    nats-server once with the same storage directory.
 4. When every durable shows num_pending == 0 and num_ack_pending == 0 (with a deadline), the
    workers are stopped and the store is compared with what the event log implies, computed by
-   an independent oracle (`chaos_oracle`): conversation counters, file states, audit counts per
-   type and tenant, agents, settings, one audit record per event (nothing lost, nothing applied
-   twice), the DLQ holding exactly the malformed bodies, and the consistency check.
+   an independent oracle (`chaos_oracle`): conversation counters, every file record (live or
+   gone: path, checksum, deletion, id), audit counts per type and tenant, agents, settings, one
+   audit record per event (nothing lost, nothing applied twice), the DLQ holding exactly the
+   malformed bodies, and the consistency check.
 
 Exit status 0 only if every check passes; the last line printed is a JSON summary.
 """
@@ -77,7 +79,6 @@ class ChaosConfig:
     batch_size: int = 100
     ack_wait_s: float = 5.0  # a killed worker's messages come back this soon
     drain_timeout_s: float = 300.0
-    strict_files: bool = False  # file patterns the workers get wrong today: see the workload
 
 
 @dataclass
@@ -202,7 +203,7 @@ class Chaos:
 
     async def run(self) -> ChaosResult:
         cfg, r, started = self.cfg, self.result, time.monotonic()
-        workload = build_workload(cfg.events, cfg.tenants, cfg.seed, cfg.strict_files)
+        workload = build_workload(cfg.events, cfg.tenants, cfg.seed)
         kinds = workload.kinds()
         r.published, r.valid = len(workload.messages), kinds["event"]
         r.oversized, r.resent_messages = workload.oversized, workload.resent
@@ -357,12 +358,6 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--workers", type=int, default=d.workers)
     p.add_argument("--rate", type=float, default=d.rate, help="offered events per second")
-    p.add_argument(
-        "--strict-files",
-        action="store_true",
-        help="add the file orders the workers get wrong today (accessed, older modifies "
-        "arriving after a delete): fails until tests/chaos/test_chaos_file_order.py passes",
-    )
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     a = p.parse_args()
     cfg = ChaosConfig(
@@ -373,7 +368,6 @@ def main() -> int:
         seed=a.seed,
         workers=a.workers,
         rate=a.rate,
-        strict_files=a.strict_files,
     )
     work = Path(tempfile.mkdtemp(prefix="chaos-"))
     result = asyncio.run(run_chaos(cfg, work))

@@ -12,11 +12,14 @@ Every outgoing message is one of:
 A re-sent message (a new ``event_id`` for an existing ``message_id``) is an ``event``: it is
 applied (audited) but must not be counted twice in its conversation.
 
-File events are the adversarial part: each file's events are spread over the whole stream, its
-``modified`` events are published in shuffled ``occurred_at`` order, and some files end with a
-delete, or a delete and a re-creation (see ``_file_plan`` for what ``strict`` adds, and
-``tests/chaos/test_chaos_file_order.py`` for why it is not the default; ``renamed`` is left out
-for the same reason).
+File events are the adversarial part. They come in small stories, each in one (tenant,
+session): a file edited, read (``accessed``) and maybe deleted, or deleted and created again; a
+file renamed a -> b -> c; an editor's atomic saves (new content in ``<path>.tmp~``, renamed onto
+the live ``<path>``); two events on one path at the same moment, where the event ids decide. A
+story's events are published in shuffled order and spread over the whole stream, so a rename
+may arrive before its file's ``created``, a modify after the delete that follows it, and so on:
+the store must end as the events' fold in (``occurred_at``, event id) order says, whatever the
+arrival order (see ``_file_stories``, and ``chaos_oracle.fold_files`` for the fold).
 
 Plain dicts and the standard library only: the oracle must not share the system's logic.
 """
@@ -28,6 +31,7 @@ import json
 import random
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -118,6 +122,7 @@ class _FileEvent:
     change: str
     at: datetime
     content: bytes = b""
+    previous_path: str | None = None  # for `renamed`: the path the file leaves
 
 
 @dataclass
@@ -264,6 +269,8 @@ class _Builder:
             change=fe.change,
             file_path=fe.path,
         )
+        if fe.previous_path is not None:
+            body["previous_path"] = fe.previous_path
         if fe.change in ("created", "modified"):
             body |= {
                 "file_size": len(fe.content),
@@ -324,61 +331,155 @@ def malformed_body(n: int, envelope: dict[str, Any], rng: random.Random) -> tupl
     return "message.sent", dumps(msg).replace(b'"content": "hello"', b'"content": NaN')
 
 
-def _file_plan(b: _Builder, serial: int, length: int, strict: bool) -> list[_FileEvent]:
-    """One file's events in publish order: `created` first, then `modified` events in shuffled
-    time order, and for some files a tail: `deleted`, or `deleted` then `created` again.
+@dataclass
+class _Story:
+    """Related file events in one (tenant, session), written in time order: each a moment
+    after the one before (ms resolution, 1 ms to 60 s later), unless `tie` repeats its moment.
+    Its paths (`<base>.py`, `<base>_b.py`, `<base>.py.tmp~` ...) belong to no other story."""
 
-    By default a file that ends deleted has no modifies: a modify older than the delete that
-    arrives after it brings the file back today (see tests/chaos/test_chaos_file_order.py).
-    `strict` lifts that, and mixes `accessed` in among the modifies: the contract's cases the
-    workers get wrong today, so a strict run fails until they are fixed.
-    """
-    rng = b.rng
-    t = rng.choice(b.tenants)
-    session, path = rng.choice(t.sessions), f"src/pkg{serial % 17}/module_{serial}.py"
-    created = _FileEvent(t, session, path, "created", T0 + timedelta(seconds=rng.randint(0, 3000)))
-    created.content = f"{path} v0 {rng.random()}".encode()
-    roll, tail = rng.random(), []
-    if length >= 4 and roll < 0.15:
-        tail = ["deleted", "created"]  # a re-created file: newest wins whatever the order
-    elif length >= 2 and roll < 0.35:
+    rng: random.Random
+    tenant: Tenant
+    session: str
+    base: str
+    clock: datetime
+    events: list[_FileEvent] = field(default_factory=list)
+
+    def add(self, change: str, path: str, previous: str | None = None, tie: bool = False) -> None:
+        if not tie:
+            self.clock += timedelta(milliseconds=self.rng.randint(1, 60_000))
+        fe = _FileEvent(self.tenant, self.session, path, change, self.clock, b"", previous)
+        if change in ("created", "modified"):
+            fe.content = f"{path} v{len(self.events)} {self.rng.random()}".encode()
+        self.events.append(fe)
+
+    def touch(self, path: str, n: int) -> None:
+        """`n` events on a live file: modifies, with reads (`accessed`) among them."""
+        for _ in range(n):
+            self.add("accessed" if self.rng.random() < 0.3 else "modified", path)
+
+
+def _plain(s: _Story, n: int) -> None:
+    """created, then modifies and accesses; some files end deleted, some deleted and created
+    again (a new file at the path, the old one stays gone)."""
+    path, roll = f"{s.base}.py", s.rng.random()
+    tail = []
+    if n >= 4 and roll < 0.15:
+        tail = ["deleted", "created"]
+    elif n >= 2 and roll < 0.35:
         tail = ["deleted"]
-        if not strict:
-            length = 2
-    events = [created]
-    for off in rng.sample(range(1, 600), length - 1 - len(tail)):  # shuffled time order
-        change = "accessed" if strict and rng.random() < 0.3 else "modified"
-        fe = _FileEvent(t, session, path, change, created.at + timedelta(seconds=off))
-        fe.content = f"{path} v{off} {rng.random()}".encode()
-        events.append(fe)
-    last = max(e.at for e in events)
-    for i, change in enumerate(tail, start=1):
-        fe = _FileEvent(t, session, path, change, last + timedelta(seconds=i))
-        fe.content = f"{path} recreated {rng.random()}".encode() if change == "created" else b""
-        events.append(fe)
-    return events
+    s.add("created", path)
+    s.touch(path, n - 1 - len(tail))
+    for change in tail:
+        s.add(change, path)
 
 
-def _file_plans(b: _Builder, slots: int, strict: bool = False) -> list[_FileEvent]:
-    """Files whose events fill `slots`, each file's events spread over the stream in its own
-    order: the first in the stream's first half, the last in its second half."""
-    plans, total, serial = [], 0, 0
+def _tie(s: _Story, n: int) -> None:
+    """Two events on one path at the same moment, so the order of their event ids decides: two
+    modifies (whose content stays), or a modify and a delete (a gone file with the modify's
+    content, or the old file gone and a new live one made by the modify)."""
+    path = f"{s.base}.py"
+    s.add("created", path)
+    s.add("modified", path)
+    second = s.rng.choice(("modified", "deleted"))
+    s.add(second, path, tie=True)
+    rest = n - 3
+    if second == "deleted" and rest:
+        s.add("created", path)
+        rest -= 1
+    s.touch(path, rest)
+
+
+def _chain(s: _Story, n: int) -> None:
+    """A file renamed once or twice (a -> b -> c) with edits between the renames. Some start as
+    an untracked file renamed into the workspace (a new file without content), some end deleted,
+    and in some a new file is created at the path the first rename left."""
+    paths = [f"{s.base}.py", f"{s.base}_b.py", f"{s.base}_c.py"]
+    renames = 1 if n < 4 else s.rng.choice((1, 2, 2))
+    extra = n - 1 - renames
+    deleted = int(extra >= 1 and s.rng.random() < 0.15)
+    reused = int(extra - deleted >= 1 and s.rng.random() < 0.15)
+    edits = extra - deleted - reused
+    if s.rng.random() < 0.15:
+        s.add("renamed", paths[0], previous=f"{s.base}.untracked")
+    else:
+        s.add("created", paths[0])
+    done = 0
+    for i, cut in enumerate(sorted(s.rng.randint(0, edits) for _ in range(renames))):
+        s.touch(paths[i], cut - done)
+        done = cut
+        s.add("renamed", paths[i + 1], previous=paths[i])
+        if reused and i == 0:
+            s.add("created", paths[0])
+    s.touch(paths[renames], edits - done)
+    if deleted:
+        s.add("deleted", paths[renames])
+
+
+def _atomic(s: _Story, n: int) -> None:
+    """An editor's atomic saves: the new content is written to `<path>.tmp~`, which is renamed
+    onto the live `<path>` (that file keeps its id and takes the content; the temporary file is
+    gone, at its own path). Some files are born that way (the first rename finds no file at the
+    path and moves the temporary one there); in some, the monitor reports a save's rename twice
+    (the second finds the temporary file gone: nothing changes)."""
+    path, tmp = f"{s.base}.py", f"{s.base}.py.tmp~"
+    head = int(s.rng.random() >= 0.15)  # 0: born by an atomic save
+    saves = min(3, (n - head) // 2)
+    edits = n - head - 2 * saves
+    echo = edits >= 1 and s.rng.random() < 0.2
+    edits -= echo
+    if head:
+        s.add("created", path)
+    for i in range(saves):
+        s.add("created", tmp)
+        s.add("renamed", path, previous=tmp)
+        if echo and i == 0:
+            s.add("renamed", path, previous=tmp)
+        s.touch(path, edits // saves + (i < edits % saves))
+
+
+Writer = Callable[[_Story, int], None]
+STORIES: dict[str, tuple[int, int, Writer]] = {  # kind: (weight, fewest events, writer)
+    "plain": (50, 1, _plain),
+    "chain": (22, 2, _chain),
+    "atomic": (20, 3, _atomic),
+    "tie": (8, 3, _tie),
+}
+
+
+def _file_stories(b: _Builder, slots: int) -> list[_FileEvent]:
+    """File events that fill `slots`: stories of 2 to 8 events in one (tenant, session), each
+    story's events in any order (a rename may come before its file's `created`, a modify after
+    the delete it precedes ...), spread over the whole stream: the first in its first half, the
+    last in its second half."""
+    rng, stories, total, serial = b.rng, [], 0, 0
+    kinds, weights = list(STORIES), [w for w, _, _ in STORIES.values()]
     while total < slots:
         serial += 1
-        plan = _file_plan(b, serial, min(b.rng.randint(2, 8), slots - total), strict)
-        plans.append(plan)
-        total += len(plan)
+        n = min(rng.randint(2, 8), slots - total)
+        _, fewest, write = STORIES[rng.choices(kinds, weights)[0]]
+        if n < fewest:
+            write = _plain
+        t = rng.choice(b.tenants)
+        start = T0 + timedelta(seconds=rng.randint(0, 3000))
+        story = _Story(
+            rng, t, rng.choice(t.sessions), f"src/pkg{serial % 17}/module_{serial}", start
+        )
+        write(story, n)
+        assert len(story.events) == n, (write, n)
+        rng.shuffle(story.events)
+        stories.append(story.events)
+        total += n
     placed: list[tuple[float, int, int]] = []
-    for p, events in enumerate(plans):
-        places = sorted(b.rng.random() for _ in events)
+    for p, events in enumerate(stories):
+        places = sorted(rng.random() for _ in events)
         if len(places) > 1:
             places[0], places[-1] = places[0] / 2, 0.5 + places[-1] / 2
         placed += [(place, p, i) for i, place in enumerate(sorted(places))]
     placed.sort()
-    return [plans[p][i] for _, p, i in placed]
+    return [stories[p][i] for _, p, i in placed]
 
 
-def build_workload(n: int, tenants: int, seed: int = 1, strict: bool = False) -> Workload:
+def build_workload(n: int, tenants: int, seed: int = 1) -> Workload:
     """`n` outgoing messages over `tenants` tenants, deterministic for a seed."""
     rng = random.Random(seed)
     per = max(3, n // (tenants * 150))
@@ -394,7 +495,7 @@ def build_workload(n: int, tenants: int, seed: int = 1, strict: bool = False) ->
     ]
     b = _Builder(rng, population)
     kinds = rng.choices(list(MIX), weights=list(MIX.values()), k=n)
-    files = iter(_file_plans(b, kinds.count("file.changed"), strict))
+    files = iter(_file_stories(b, kinds.count("file.changed")))
     for kind in kinds:
         t = rng.choice(population)
         if kind == "message.sent":

@@ -16,3 +16,14 @@ class NotFound(WorkersError):
 class InvalidContinuation(WorkersError):
     def __init__(self, token: str) -> None:
         super().__init__(f"continuation {token[:40]!r} does not belong to this query")
+
+
+class PathOccupied(WorkersError):
+    """A restore onto a path where another file is live: restoring would hide it."""
+
+    def __init__(self, path: str, occupant: object) -> None:
+        self.path, self.occupant = path, occupant
+        super().__init__(
+            f"cannot restore to {path!r}: file {occupant} is live there; "
+            "restore to another path with --to PATH"
+        )

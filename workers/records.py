@@ -31,6 +31,8 @@ __all__ = [
     "Conversation",
     "ConversationStatus",
     "File",
+    "FileHistoryEntry",
+    "FileStep",
     "Message",
     "MessageRole",
     "Setting",
@@ -134,12 +136,46 @@ class File(Record):
     is_deleted: bool = False
     deleted_at: datetime | None = None
     last_event_at: datetime
-    """When the newest applied event occurred: an older event cannot change whether the file
-    is live, nor its path."""
+    """When the newest event that changed this file occurred (accesses aside)."""
     content_at: datetime | None = None
-    """When the event that set the content (size, mime type, checksum) occurred: an older event
-    that carries content still sets it if it is newer than this (a `created` arriving after
-    its file's delete). None: no content yet, or a record written before this field."""
+    """When the event that set the content (size, mime type, checksum) occurred; None: no
+    content yet, or a record written before this field."""
+
+
+class FileStep(Record):
+    """One change to a session's files as the fold sees it: a file.changed event, or an
+    operator's restore (`restored` is then the file brought back). Kept under each path it
+    touches, ordered by `version`, until the dedupe horizon."""
+
+    workspace_session_id: UUID
+    version: str
+    change: str  # created, modified, deleted, accessed, renamed, restored
+    file_path: str
+    previous_path: str | None = None
+    event_id: UUID | None = None
+    user_id: UUID | None = None
+    occurred_at: datetime
+    file_size: int | None = None
+    mime_type: str | None = None
+    checksum: str | None = None
+    restored: File | None = None
+
+    def paths(self) -> tuple[str, ...]:
+        """The paths whose state this step can change: a rename's source and destination."""
+        if self.previous_path is not None and self.previous_path != self.file_path:
+            return (self.previous_path, self.file_path)
+        return (self.file_path,)
+
+
+class FileHistoryEntry(BaseModel):
+    """A path's history entry: the step, and the live file at the path once it is applied
+    (so a late step re-folds from the entry before it, not from the beginning). `step` None:
+    the path's state carried over from before its history began."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    step: FileStep | None
+    after: File | None
 
 
 class AgentConfig(BaseModel):

@@ -1,15 +1,9 @@
-"""Out-of-order events (found by the chaos oracle): fixed cases pass, open ones are strict xfails.
+"""Out-of-order events the chaos oracle once caught, each in the arrival order that broke it.
 
-The contract: "an event older than the stored state is audited (stale) but never rolls the file
-back", and "an older change never overwrites a newer one". So the final state must not depend
-on arrival order: it is what the newest event by `occurred_at` says. With two workers on one
-durable, or any redelivery after a crash, arrival order is not publish order, so each case
-below happens in production. `bench/chaos.py` leaves these patterns out of its default
-workload until they pass (`--strict-files` puts `accessed` and late modifies back; it fails).
-
-Each test applies the same events in the order that breaks it, straight through the ingestor
-(no NATS needed), and states the order-independent outcome. When one passes, strict xfail
-fails it: remove the mark, and widen the chaos workload.
+The final state must not depend on arrival order: it is the fold of the events sorted by
+(occurred_at, event_id). With two workers on one durable, or any redelivery after a crash,
+arrival order is not publish order, so each case below happens in production. Each test applies
+the events straight through the ingestor (no NATS needed) and states the outcome of the fold.
 """
 
 from __future__ import annotations
@@ -103,12 +97,6 @@ async def test_a_delete_arriving_before_the_create_still_deletes(ingestor: Inges
     assert await files(ingestor) == {"a.py": (sha(b"v0"), True)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: staleness is judged per path; after a rename the old path is free, so an older "
-    "`modified` for it creates a second, phantom file",
-)
 async def test_an_older_event_for_a_renamed_path_does_not_create_a_phantom(
     ingestor: Ingestor,
 ) -> None:
@@ -118,7 +106,7 @@ async def test_an_older_event_for_a_renamed_path_does_not_create_a_phantom(
         fc("renamed", "new.py", 2, previous_path="old.py"),
         fc("modified", "old.py", 1, b"v1"),  # before the rename, arrives after it
     )
-    assert set(await files(ingestor)) == {"new.py"}
+    assert await files(ingestor) == {"new.py": (sha(b"v1"), False)}
 
 
 async def test_a_deleted_setting_is_not_revived_by_an_older_change(ingestor: Ingestor) -> None:

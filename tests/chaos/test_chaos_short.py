@@ -1,7 +1,9 @@
 """The chaos run, shortened: 3,000 events over 3 tenants, 5 SIGKILLs, a NATS restart, 5 % faults.
 
 The same harness as `make chaos` (bench/chaos.py): two worker OS processes share the durables,
-and the store must end exactly as the independent oracle computes from the event log.
+and the store must end exactly as the independent oracle computes from the event log, file
+records included (rename chains, atomic saves, deletes and re-creations, equal times, all
+arriving in shuffled order).
 """
 
 from __future__ import annotations

@@ -111,6 +111,9 @@ def _add_job_commands(sub: Any) -> None:
     f.add_argument("action", choices=("restore",))
     f.add_argument("--tenant", type=UUID, required=True)
     f.add_argument("--id", type=UUID, required=True)
+    f.add_argument(
+        "--to", metavar="PATH", help="restore at this path (when another file is live at its own)"
+    )
     f.add_argument("--json", action="store_true")
 
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from workers.cli.commands import CommandError
 from workers.config import Config
-from workers.errors import WorkersError
+from workers.errors import PathOccupied, WorkersError
 from workers.jobs import controls
 from workers.jobs.executor import run_job
 from workers.jobs.restore import restore_file
@@ -131,7 +131,13 @@ async def run_retention(args: argparse.Namespace, settings: Config) -> int:
 
 
 async def run_files(args: argparse.Namespace, settings: Config) -> int:
-    restored = await _with_store(settings, lambda s, r: restore_file(s, r, args.tenant, args.id))
+    try:
+        restored = await _with_store(
+            settings, lambda s, r: restore_file(s, r, args.tenant, args.id, to=args.to)
+        )
+    except PathOccupied as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     if restored is None:
         print(f"error: file {args.id} not found (never seen, or already purged)", file=sys.stderr)
         return 1

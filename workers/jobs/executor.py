@@ -1,7 +1,7 @@
 """Running a retention job: take the lease, run each tenant's cleanup, leave receipts.
 
 The cleanup itself is the repositories' (`cleanup_deleted`, `cleanup_old_events`, and for the
-dedupe expiry `cleanup_old_tombstones` after the marks' `expire_batch`): short batches, each
+dedupe expiry `Repositories.cleanup_past_horizon`): short batches, each
 one transaction. The job adds its bookkeeping to each batch's transaction (`_Checkpoint`): it
 renews the lease, stores the continuation (or, for the last batch, clears it and writes the
 receipt), so a kill at any point leaves the data consistent and the run resumable.

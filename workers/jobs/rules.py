@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from uuid import UUID
 
 from workers.config import Config
@@ -124,8 +123,7 @@ RULES: dict[str, Rule] = {
             "dedupe",
             "dedupe expiry",
             lambda s: s.dedupe_horizon_days,
-            # the marks, then the settings' tombstones: both only matter within the horizon
-            lambda r: partial(r.settings.cleanup_old_tombstones, before=r.applied.expire_batch),
+            lambda r: r.cleanup_past_horizon,  # marks, settings' tombstones, file histories
             held=False,
             overridable=False,
         ),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
+from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
 
@@ -216,6 +217,40 @@ def expire_before(
             tr.clear(forget(index.tail(entry)))
             tr.clear(entry)
     return len(rows), 0, None if len(rows) < limit else rows[-1][0]
+
+
+ExpireBatch = Callable[
+    [Transaction, UUID, int, int, bytes | None, bool], tuple[int, int, bytes | None]
+]
+"""(tr, tenant, cutoff_ms, limit, after, dry_run) -> (removed, kept, next): one expiry batch."""
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One expiry of several run under one cursor: the cursor lies in the key range of the
+    phase it belongs to (`start`: the phase's by-time index of a tenant)."""
+
+    start: Callable[[UUID], bytes]
+    batch: ExpireBatch
+
+
+def in_phases(
+    phases: list[Phase], tenant_id: UUID, cutoff_ms: int, limit: int, dry_run: bool
+) -> BatchStep:
+    """The phases as one batch step: each runs to its end, then the next from its start."""
+    starts = [p.start(tenant_id) for p in phases]
+
+    def step(tr: Transaction, after: bytes | None) -> tuple[int, int, bytes | None]:
+        i = max(
+            (j for j, s in enumerate(starts) if after is not None and after.startswith(s)),
+            default=0,
+        )
+        removed, kept, nxt = phases[i].batch(tr, tenant_id, cutoff_ms, limit, after, dry_run)
+        if nxt is None and i + 1 < len(phases):
+            nxt = starts[i + 1]
+        return removed, kept, nxt
+
+    return step
 
 
 BatchStep = Callable[[Transaction, bytes | None], tuple[int, int, bytes | None]]

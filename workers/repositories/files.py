@@ -1,15 +1,23 @@
-"""Files seen by the file-monitor: by session, by path, and a purge queue of soft deletes."""
+"""Files seen by the file-monitor: by session, by path, and a purge queue of soft deletes.
+
+`apply` is the one way file events and restores change files: a step newer than everything
+kept for its paths is folded onto their current state; a late one re-folds the paths it
+touches (through renames, both ways) from the history entry before it (`file_fold`,
+`file_history`), so the files are the fold of the steps in version order, whatever order they
+arrive in.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
+from workers.errors import PathOccupied
 from workers.ids import to_ms, utcnow
-from workers.records import File
+from workers.records import File, FileHistoryEntry, FileStep, legacy_version, version_of
 from workers.repositories.base import (
     DEFAULT_PAGE,
     Checkpoint,
@@ -25,11 +33,170 @@ from workers.repositories.base import (
     last_element,
     scan,
 )
-from workers.store.keys import TenantKeys
+from workers.repositories.file_fold import Fold
+from workers.repositories.file_history import FileHistory, Kept
+from workers.store.keys import Keys, TenantKeys
 from workers.store.port import Store, Transaction
+
+Fate = Literal["applied", "duplicate", "too late"]
 
 
 class FileRepository(Repository):
+    def __init__(self, keys: Keys) -> None:
+        super().__init__(keys)
+        self.history = FileHistory(keys)
+
+    def apply(self, tr: Transaction, step: FileStep) -> Fate:
+        """Fold one step into the session's files. "duplicate": it is in the history already;
+        "too late": older than the compacted history (past the dedupe horizon), so it changes
+        nothing."""
+        tk = self.keys.tenant(step.tenant_id)
+        session, version = step.workspace_session_id, step.version
+        live: dict[str, File | None] = {}
+        carried: dict[str, File] = {}  # live files of paths without a history yet
+        unseen = False
+        for path in step.paths():
+            head = self.history.latest(tr, tk, session, path)
+            if head is None:
+                unseen = True
+                current = self.get_by_path(tr, step.tenant_id, session, path)
+                if current is not None:
+                    carried[path] = current
+                live[path] = current
+            elif head.version == version:
+                return "duplicate"
+            elif head.version < version:
+                live[path] = head.entry.after
+            else:
+                return self._refold(tr, tk, step)
+        if unseen and self._too_late(tr, tk, step, carried.values()):
+            return "too late"
+        fold = Fold(dict(live))
+        fold.apply(step)
+        for path in step.paths():
+            entry = FileHistoryEntry(step=step, after=fold.live.get(path))
+            self.history.put(tr, tk, session, path, version, entry, new=True)
+        self._carry_over(tr, tk, session, carried)
+        before = {f.id: f for f in live.values() if f is not None}  # == their stored records
+        stored = before | ({step.restored.id: step.restored} if step.restored else {})
+        self._write(tr, fold, before, stored)
+        return "applied"
+
+    def _refold(self, tr: Transaction, tk: TenantKeys, step: FileStep) -> Fate:
+        """A step older than its paths' newest: fold again every step from it on, over the
+        paths it reaches through renames, from the entries just before it."""
+        session, version = step.workspace_session_id, step.version
+        live: dict[str, File | None] = {}
+        later: dict[str, list[Kept]] = {}
+        carried: dict[str, File] = {}
+        queue = list(step.paths())
+        while queue:
+            path = queue.pop()
+            if path in live:
+                continue
+            since = self.history.since(tr, tk, session, path, version)
+            if since and since[0].version == version:
+                return "duplicate"
+            if any(k.entry.step is None for k in since):
+                return "too late"  # older than the state this path's history starts from
+            if since:
+                prior = self.history.before(tr, tk, session, path, version)
+                live[path] = prior.entry.after if prior is not None else None
+            else:
+                head = self.history.latest(tr, tk, session, path)
+                if head is not None:
+                    live[path] = head.entry.after
+                else:
+                    live[path] = self.get_by_path(tr, step.tenant_id, session, path)
+                    if live[path] is not None:
+                        carried[path] = live[path]  # type: ignore[assignment]
+            later[path] = since
+            for kept in since:
+                assert kept.entry.step is not None
+                queue.extend(kept.entry.step.paths())
+        if self._too_late(tr, tk, step, carried.values()):
+            return "too late"
+        steps = {version: step}
+        for kept_list in later.values():
+            for kept in kept_list:
+                assert kept.entry.step is not None
+                steps[kept.version] = kept.entry.step
+        fold = Fold(dict(live))
+        afters: dict[tuple[str, str], File | None] = {}
+        for v in sorted(steps):
+            fold.apply(steps[v])
+            for path in steps[v].paths():
+                afters[(path, v)] = fold.live.get(path)
+        for path, kept_list in later.items():
+            for kept in kept_list:
+                if kept.entry.after != afters[(path, kept.version)]:
+                    entry = kept.entry.model_copy(update={"after": afters[(path, kept.version)]})
+                    self.history.put(tr, tk, session, path, kept.version, entry, new=False)
+        for path in step.paths():
+            entry = FileHistoryEntry(step=step, after=afters[(path, version)])
+            self.history.put(tr, tk, session, path, version, entry, new=True)
+        self._carry_over(tr, tk, session, carried)
+        before = {f.id: f for f in live.values() if f is not None}
+        for kept_list in later.values():
+            for kept in kept_list:
+                if kept.entry.after is not None:
+                    before.setdefault(kept.entry.after.id, kept.entry.after)
+        ids = list(before.keys() | fold.gone.keys() | {f.id for f in fold.live.values() if f})
+        raws = tr.get_many([tk.files.key(i) for i in ids])
+        stored = {i: File.model_validate_json(raw) for i, raw in zip(ids, raws, strict=True) if raw}
+        self._write(tr, fold, before, stored)
+        return "applied"
+
+    def _too_late(
+        self, tr: Transaction, tk: TenantKeys, step: FileStep, carried: Iterable[File]
+    ) -> bool:
+        """Older than the compacted history, or than a file last changed before histories."""
+        cutoff = self.history.cutoff(tr, tk)
+        if cutoff is not None and step.version < cutoff:
+            return True
+        return any(legacy_version(f.last_event_at) > step.version for f in carried)
+
+    def _carry_over(
+        self, tr: Transaction, tk: TenantKeys, session: UUID, carried: dict[str, File]
+    ) -> None:
+        """A path's first history entry: the live file it had before, as the state to re-fold
+        from (a record written before histories, or one whose history was compacted away)."""
+        for path, file in carried.items():
+            entry = FileHistoryEntry(step=None, after=file)
+            version = legacy_version(file.last_event_at)
+            self.history.put(tr, tk, session, path, version, entry, new=True)
+
+    def _write(
+        self, tr: Transaction, fold: Fold, before: dict[UUID, File], stored: dict[UUID, File]
+    ) -> None:
+        """Store what the fold ends with: live files, files gone meanwhile, and no record for a
+        file that only an earlier arrival order had made (a phantom). Index entries are cleared
+        before any is set: a path's entry can pass from one file to another in one fold."""
+        final = {f.id: f for f in fold.live.values() if f is not None}
+        old_entries: dict[bytes, bytes] = {}
+        new_entries: dict[bytes, bytes] = {}
+        for file_id in before.keys() | final.keys() | fold.gone.keys():
+            new = final.get(file_id) or fold.gone.get(file_id)
+            old = stored.get(file_id)
+            if new == old:  # unchanged, or never stored
+                continue
+            if new is not None and old is None and file_id in before and new.is_deleted:
+                continue  # purged since: the purge is final
+            if old is not None:
+                old_entries |= _entries(self.keys.tenant(old.tenant_id), old)
+            if new is None:
+                assert old is not None
+                tr.clear(self.keys.tenant(old.tenant_id).files.key(file_id))
+            else:
+                tk = self.keys.tenant(new.tenant_id)
+                tr.set(tk.files.key(file_id), new.to_json())
+                new_entries |= _entries(tk, new)
+        for key in old_entries.keys() - new_entries.keys():
+            tr.clear(key)
+        for key, value in new_entries.items():
+            if old_entries.get(key) != value:
+                tr.set(key, value)
+
     def create(self, tr: Transaction, file: File) -> bool:
         """Store a new file; False (and no change) if its id exists already."""
         tk = self.keys.tenant(file.tenant_id)
@@ -51,13 +218,19 @@ class FileRepository(Repository):
         path: str,
         include_deleted: bool = False,
     ) -> File | None:
-        raw_id = tr.get(self.keys.tenant(tenant_id).files_by_path.key(session_id, path))
-        if raw_id is None:
+        """The live file at a path; with `include_deleted`, else the one gone there last."""
+        tk = self.keys.tenant(tenant_id)
+        raw_id = tr.get(tk.files_by_path.key(session_id, path))
+        if raw_id is not None:
+            return self.get_by_id(tr, tenant_id, UUID(bytes=raw_id))
+        if not include_deleted:
             return None
-        file = self.get_by_id(tr, tenant_id, UUID(bytes=raw_id))
-        if file is None or (file.is_deleted and not include_deleted):
-            return None
-        return file
+        rows = tr.get_range(*tk.files_gone_by_path.range(session_id, path))
+        ids = [tk.files_gone_by_path.tail(k)[-1] for k, _ in rows]
+        gone = [
+            File.model_validate_json(r) for r in tr.get_many([tk.files.key(i) for i in ids]) if r
+        ]
+        return max(gone, key=lambda f: (f.deleted_at, f.id.bytes), default=None)
 
     def list_by_session(
         self,
@@ -76,7 +249,7 @@ class FileRepository(Repository):
         return Page([f for f in files if include_deleted or not f.is_deleted], nxt)
 
     def update(self, tr: Transaction, file: File) -> bool:
-        """Replace a file (a rename moves its path entry); False if it does not exist."""
+        """Replace a file record as it is (no history step): False if it does not exist."""
         tk = self.keys.tenant(file.tenant_id)
         old = self.get_by_id(tr, file.tenant_id, file.id)
         if old is None:
@@ -88,7 +261,7 @@ class FileRepository(Repository):
     def soft_delete(
         self, tr: Transaction, tenant_id: UUID, file_id: UUID, at: datetime | None = None
     ) -> File | None:
-        """Mark deleted and queue for purge; the record stays restorable until purged."""
+        """Mark a record deleted as it is (no history step: file events go through `apply`)."""
         file = self.get_by_id(tr, tenant_id, file_id)
         if file is None or file.is_deleted:
             return file
@@ -99,13 +272,38 @@ class FileRepository(Repository):
         self.update(tr, changed)
         return changed
 
-    def restore(self, tr: Transaction, tenant_id: UUID, file_id: UUID) -> File | None:
+    def restore(
+        self,
+        tr: Transaction,
+        tenant_id: UUID,
+        file_id: UUID,
+        *,
+        at: datetime,
+        step_id: UUID,
+        to: str | None = None,
+    ) -> File | None:
+        """Bring a gone file back at its path (or `to`), as a step of its session's history so
+        that a later re-fold keeps it. None if there is no such record; a live file is returned
+        as it is. PathOccupied if another file is live at the target."""
         file = self.get_by_id(tr, tenant_id, file_id)
         if file is None or not file.is_deleted:
             return file
-        changed = file.model_copy(update={"is_deleted": False, "deleted_at": None})
-        self.update(tr, changed)
-        return changed
+        path = to or file.file_path
+        occupant = self.get_by_path(tr, tenant_id, file.workspace_session_id, path)
+        if occupant is not None:
+            raise PathOccupied(path, occupant.id)
+        step = FileStep(
+            tenant_id=tenant_id,
+            workspace_session_id=file.workspace_session_id,
+            version=version_of(at, step_id),
+            change="restored",
+            file_path=path,
+            user_id=file.user_id,
+            occurred_at=at,
+            restored=file,
+        )
+        self.apply(tr, step)
+        return self.get_by_id(tr, tenant_id, file_id)
 
     def purge(self, tr: Transaction, file: File) -> None:
         """Remove a file for good: its record and every index entry."""
@@ -200,17 +398,21 @@ class FileRepository(Repository):
                 Index("files_by_session", lambda tk: tk.files_by_session, last_element),
                 Index("files_by_path", lambda tk: tk.files_by_path, _file_id_in_value),
                 Index("files_deleted", lambda tk: tk.files_deleted, last_element),
+                Index("files_gone_by_path", lambda tk: tk.files_gone_by_path, last_element),
             ],
         )
 
 
 def _entries(tk: TenantKeys, f: File) -> dict[bytes, bytes]:
-    out = {
-        tk.files_by_session.key(f.workspace_session_id, f.id): b"",
-        tk.files_by_path.key(f.workspace_session_id, f.file_path): f.id.bytes,
-    }
-    if f.is_deleted and f.deleted_at is not None:
-        out[tk.files_deleted.key(to_ms(f.deleted_at), f.id)] = b""
+    """A live file owns its path; gone files (several may share a path) are listed by it."""
+    session = f.workspace_session_id
+    out = {tk.files_by_session.key(session, f.id): b""}
+    if f.is_deleted:
+        out[tk.files_gone_by_path.key(session, f.file_path, f.id)] = b""
+        if f.deleted_at is not None:
+            out[tk.files_deleted.key(to_ms(f.deleted_at), f.id)] = b""
+    else:
+        out[tk.files_by_path.key(session, f.file_path)] = f.id.bytes
     return out
 
 

@@ -7,7 +7,6 @@ expiry can forget the ones older than the horizon in O(expired). Reads never see
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -32,11 +31,6 @@ from workers.repositories.base import (
 )
 from workers.store.keys import TenantKeys
 from workers.store.port import Store, Transaction
-
-ExpireBatch = Callable[
-    [Transaction, UUID, int, int, bytes | None, bool], tuple[int, int, bytes | None]
-]
-"""(tr, tenant, cutoff_ms, limit, after, dry_run) -> (removed, kept, next): one expiry batch."""
 
 
 class SettingRepository(Repository):
@@ -119,13 +113,11 @@ class SettingRepository(Repository):
         resume: CleanupResult | None = None,
         checkpoint: Checkpoint | None = None,
         on_batch: OnBatch | None = None,
-        before: ExpireBatch | None = None,
     ) -> CleanupResult:
-        """Forget tombstones older than the horizon, in short resumable batches. `before` (the
-        dedupe marks' expiry) runs first in the same run: the dedupe job expires both, with
-        one continuation, told apart by whose key range the cursor is in."""
+        """Forget tombstones older than the horizon, in short resumable batches (the dedupe
+        job runs `expire_tombstones` as a phase of `Repositories.cleanup_past_horizon`)."""
         cutoff_ms = to_ms(cutoff_of(now or utcnow(), horizon_days))
-        step = partial(self._expire_step, tenant_id, cutoff_ms, batch, dry_run, before)
+        step = partial(self._expire_step, tenant_id, cutoff_ms, batch, dry_run)
         return await cleanup_in_batches(
             store, step, on_batch, resume=resume, checkpoint=checkpoint, read_only=dry_run
         )
@@ -136,14 +128,9 @@ class SettingRepository(Repository):
         cutoff_ms: int,
         limit: int,
         dry_run: bool,
-        before: ExpireBatch | None,
         tr: Transaction,
         after: bytes | None,
     ) -> tuple[int, int, bytes | None]:
-        own = self.keys.tenant(tenant_id).setting_tombstones_by_ms.raw
-        if before is not None and (after is None or not after.startswith(own)):
-            removed, kept, nxt = before(tr, tenant_id, cutoff_ms, limit, after, dry_run)
-            return removed, kept, own if nxt is None else nxt  # then the tombstones, from the top
         return self.expire_tombstones(tr, tenant_id, cutoff_ms, limit, after, dry_run)
 
     def get(

@@ -8,52 +8,36 @@ repositories, the counters and the audit records against the sorted order.
 
 from __future__ import annotations
 
-import tempfile
-import uuid
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import given
 
 from events.audit_types import AuditEventType
 from events.enums import AgentType, SettingCategory
-from tests.workers.ingest.events_factory import dumps, envelope, later, message_sent
+from tests.workers.handlers.convergence import (
+    AGENTS,
+    CONVERSATIONS,
+    PROPERTY,
+    SESSIONS,
+    TENANT,
+    USERS,
+    Event,
+    agent_events,
+    apply,
+    arrivals,
+    converges,
+    conversation_events,
+    eid,
+    ingestor_fixture,  # noqa: F401 (the `ingestor` fixture)
+    read,
+    setting_events,
+)
+from tests.workers.ingest.events_factory import envelope, later, message_sent
 from workers.ingest.ingestor import Ingestor
-from workers.ingest.outcomes import Incoming, Outcome
 from workers.repositories import Repositories
 from workers.repositories.integrity import check
 from workers.store.port import Transaction
-from workers.store.sqlite import SqliteStore
-
-TENANT = uuid.UUID(int=7)
-USERS = (uuid.UUID(int=1), uuid.UUID(int=2))
-SESSIONS = (uuid.UUID(int=11), uuid.UUID(int=12))
-CONVERSATIONS = (uuid.UUID(int=21), uuid.UUID(int=22))
-AGENTS = (uuid.UUID(int=31), uuid.UUID(int=32))
-CATEGORIES = (SettingCategory.EDITOR, SettingCategory.THEME)
-KEYS = ("a", "b")
-AGENT_TYPES = (AgentType.SPECIALIST, AgentType.COORDINATOR, AgentType.SUB_AGENT)
-AUDITED = (
-    AuditEventType.SETTING_CHANGED,
-    AuditEventType.SETTING_DELETED,
-    AuditEventType.CONVERSATION_CREATED,
-    AuditEventType.CONVERSATION_UPDATED,
-    AuditEventType.CONVERSATION_DELETED,
-    AuditEventType.MESSAGE_SENT,
-    AuditEventType.AGENT_CONFIGURED,
-    AuditEventType.AGENT_EXECUTED,
-    AuditEventType.AGENT_ERROR,
-)
-
-Event = tuple[str, dict[str, Any]]
-
-
-def eid(n: int) -> str:
-    """Event ids that sort as their number: tie-break cases say which one is newer."""
-    return str(uuid.UUID(int=n))
 
 
 def setting(minute: int, n: int, **extra: Any) -> Event:
@@ -76,83 +60,6 @@ def message(minute: int, n: int, tokens: int = 3, **extra: Any) -> Event:
 def agent(subject: str, minute: int, n: int, **extra: Any) -> Event:
     body = envelope(TENANT, later(minute), event_id=eid(n), agent_id=str(AGENTS[0]), **extra)
     return f"agent.{subject}", body
-
-
-async def apply(ingestor: Ingestor, events: Sequence[Event]) -> None:
-    """One event per batch, in the order given; a repeated event is a duplicate."""
-    seen: set[str] = set()
-    for subject, body in events:
-        [result] = await ingestor.apply([Incoming(subject, dumps(body))])
-        want = Outcome.DUPLICATE if body["event_id"] in seen else Outcome.APPLIED
-        assert result.outcome is want, (subject, body, result)
-        seen.add(body["event_id"])
-
-
-def in_time_order(events: Sequence[Event]) -> list[Event]:
-    """The reference order: (occurred_at, event_id), the ids compared as their bytes."""
-    return sorted(events, key=lambda e: (e[1]["occurred_at"], uuid.UUID(e[1]["event_id"]).bytes))
-
-
-def _dump(items: Any) -> Any:
-    return [i.model_dump(mode="json") for i in items]
-
-
-def _state(tr: Transaction, repos: Repositories) -> dict[str, Any]:
-    """Every read of the three models, the counters, and the audit records per event."""
-    t = TENANT
-    out: dict[str, Any] = {}
-    for user in USERS:
-        out[f"settings {user}"] = _dump(repos.settings.get_all(tr, t, user, limit=1000).items)
-        for c in CATEGORIES:
-            for k in KEYS:
-                found = repos.settings.get(tr, t, user, c, k)
-                out[f"setting {user} {c} {k}"] = found and found.model_dump(mode="json")
-        out[f"conversations of {user}"] = _dump(repos.conversations.list_by_user(tr, t, user).items)
-    for c in CATEGORIES:
-        out[f"category {c}"] = _dump(repos.settings.list_by_category(tr, t, c, 1000).items)
-    for s in SESSIONS:
-        out[f"session {s}"] = _dump(repos.conversations.get_by_session(tr, t, s).items)
-    out["conversations"] = _dump(repos.conversations.list_by_tenant(tr, t).items)
-    for cid in CONVERSATIONS:
-        found = repos.conversations.get_by_id(tr, t, cid)
-        out[f"conversation {cid}"] = found and found.model_dump(mode="json")
-        out[f"counts {cid}"] = repos.conversations.counts(tr, t, cid)
-    out["agents"] = _dump(repos.agents.list_by_tenant(tr, t).items)
-    for kind in AGENT_TYPES:
-        out[f"agents {kind}"] = _dump(repos.agents.list_by_type(tr, t, kind).items)
-    for aid in AGENTS:
-        found = repos.agents.get_by_id(tr, t, aid)
-        out[f"agent {aid}"] = found and found.model_dump(mode="json")
-    out["audit"] = sorted(
-        (str(a.event_id), a.event_type.value, str(sorted(a.event_data.items())))
-        for kind in AUDITED
-        for a in repos.audit.list_by_event(tr, t, kind, limit=1000).items
-    )
-    return out
-
-
-@pytest.fixture
-async def ingestor(tmp_path: Path) -> AsyncIterator[Ingestor]:
-    store = SqliteStore(tmp_path / "converge.db")
-    yield Ingestor(store, Repositories())
-    await store.close()
-
-
-async def state_after(events: Sequence[Event], where: Path) -> dict[str, Any]:
-    """The stored state after applying `events` to a fresh store; its check must be clean."""
-    store = SqliteStore(where)
-    try:
-        ingestor = Ingestor(store, Repositories())
-        await apply(ingestor, events)
-        report = await check(store, ingestor.repos)
-        assert report.clean, report.problems
-        return await store.read(lambda tr: _state(tr, ingestor.repos))
-    finally:
-        await store.close()
-
-
-async def read(ingestor: Ingestor, fn: Any) -> Any:
-    return await ingestor.store.read(lambda tr: fn(tr, ingestor.repos))
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -292,110 +199,6 @@ async def test_a_runs_name_holds_only_until_the_agent_is_configured(ingestor: In
 
 
 # -- the property: any arrival order, with redeliveries, folds to the sorted order -----------
-
-minutes = st.integers(0, 2)
-ids = st.integers(1, 1 << 64)
-
-
-@st.composite
-def setting_events(draw: st.DrawFn) -> Event:
-    extra: dict[str, Any] = (
-        {"deleted": True} if draw(st.booleans()) else {"value": draw(st.integers(0, 3))}
-    )
-    body = envelope(
-        TENANT,
-        later(draw(minutes)),
-        event_id=eid(draw(ids)),
-        user=draw(st.sampled_from(USERS)),
-        category=draw(st.sampled_from(CATEGORIES)).value,
-        key=draw(st.sampled_from(KEYS)),
-        **extra,
-    )
-    return "setting.changed", body
-
-
-@st.composite
-def conversation_events(draw: st.DrawFn) -> Event:
-    kind = draw(st.sampled_from(["created", "updated", "message"]))
-    common: dict[str, Any] = {
-        "event_id": eid(draw(ids)),
-        "user": draw(st.sampled_from(USERS)),
-        "workspace_session_id": str(draw(st.sampled_from(SESSIONS))),
-    }
-    cid, at = draw(st.sampled_from(CONVERSATIONS)), later(draw(minutes))
-    if kind == "message":
-        body = message_sent(TENANT, cid, draw(st.integers(0, 5)), at=at, **common)
-        return "message.sent", body | {"event_id": common.pop("event_id")}
-    fields = draw(
-        st.fixed_dictionaries(
-            {},
-            optional={
-                "title": st.sampled_from(["t1", "t2", None]),
-                "status": st.sampled_from(["active", "archived"]),
-                "tags": st.lists(st.sampled_from("xy"), max_size=2),
-                "summary": st.sampled_from(["s1", "s2"]),
-            },
-        )
-    )
-    body = envelope(TENANT, at, conversation_id=str(cid), **common, **fields)
-    return f"conversation.{kind}", body
-
-
-@st.composite
-def agent_events(draw: st.DrawFn) -> Event:
-    at, n, aid = later(draw(minutes)), eid(draw(ids)), str(draw(st.sampled_from(AGENTS)))
-    types = st.sampled_from([t.value for t in AGENT_TYPES])
-    if draw(st.booleans()):
-        extra = dict(
-            name=draw(st.sampled_from(["n1", "n2"])),
-            agent_type=draw(types),
-            is_active=draw(st.booleans()),
-            config={"mcp_tools": draw(st.lists(st.sampled_from("pq"), max_size=2))},
-        )
-        return "agent.configured", envelope(TENANT, at, event_id=n, agent_id=aid, **extra)
-    values = st.integers(0, 3)
-    memory = {
-        "facts": draw(st.dictionaries(st.sampled_from("fg"), values, max_size=2)),
-        "context": draw(st.dictionaries(st.sampled_from("cd"), values, max_size=2)),
-        "decisions": draw(st.lists(values, max_size=2)),
-    }
-    extra = dict(status=draw(st.sampled_from(["success", "error"])), memory=memory)
-    if draw(st.booleans()):
-        extra |= dict(name=draw(st.sampled_from(["r1", "r2"])), agent_type=draw(types))
-    return "agent.executed", envelope(TENANT, at, event_id=n, agent_id=aid, **extra)
-
-
-def unique(events: list[Event]) -> list[Event]:
-    return list({e[1]["event_id"]: e for e in events}.values())
-
-
-@st.composite
-def arrivals(draw: st.DrawFn, event: st.SearchStrategy[Event]) -> tuple[list[Event], ...]:
-    """A history, then a few arrival orders of it, each with some events redelivered."""
-    history = unique(draw(st.lists(event, min_size=3, max_size=8)))
-    orders = []
-    for _ in range(3):
-        order = draw(st.permutations(history))
-        again = draw(st.lists(st.sampled_from(history), max_size=2))
-        for e in again:  # a redelivery comes after the first delivery
-            first = order.index(e)
-            order.insert(draw(st.integers(first + 1, len(order))), e)
-        orders.append(order)
-    return (history, *orders)
-
-
-PROPERTY = settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-
-
-async def converges(history: list[Event], orders: Sequence[list[Event]]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        want = await state_after(in_time_order(history), Path(tmp) / "sorted.db")
-        for i, order in enumerate(orders):
-            assert await state_after(order, Path(tmp) / f"{i}.db") == want, order
 
 
 @PROPERTY

@@ -319,21 +319,6 @@ class SoftDeleteFile:
 
 
 @dataclass(frozen=True)
-class RestoreFile:
-    t: UUID
-    fid: UUID
-
-    async def run(self, store: Store, m: Model) -> None:
-        files = m[self.t].files
-        got = await store.transact(lambda tr: R.files.restore(tr, self.t, self.fid))
-        current = files.get(self.fid)
-        if current is not None and current.is_deleted:
-            change = {"is_deleted": False, "deleted_at": None}
-            files[self.fid] = current = current.model_copy(update=change)
-        assert got == current
-
-
-@dataclass(frozen=True)
 class CleanupFiles:
     t: UUID
     days: int
@@ -460,7 +445,6 @@ Operation = (
     | CreateFile
     | UpdateFile
     | SoftDeleteFile
-    | RestoreFile
     | CleanupFiles
     | CreateAgent
     | UpdateAgent

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from uuid import UUID, uuid4
 
+import pytest
 from repo_helpers import Make, at, walk
 
+from workers.errors import PathOccupied
 from workers.records import File
 from workers.repositories import Repositories
+from workers.repositories.integrity import check
+from workers.store.port import Transaction
 from workers.store.sqlite import SqliteStore
 
 
@@ -91,6 +95,12 @@ async def test_update_of_a_missing_file_changes_nothing(
     assert await by_path(store, repos, make, ghost.file_path, include_deleted=True) is None
 
 
+def restore(
+    tr: Transaction, repos: Repositories, tenant: UUID, file_id: UUID, to: str | None = None
+) -> File | None:
+    return repos.files.restore(tr, tenant, file_id, at=at(30), step_id=uuid4(), to=to)
+
+
 async def test_soft_delete_keeps_the_record_restorable_and_restore_brings_it_back(
     store: SqliteStore, repos: Repositories, make: Make
 ) -> None:
@@ -103,18 +113,42 @@ async def test_soft_delete_keeps_the_record_restorable_and_restore_brings_it_bac
     assert await by_path(store, repos, make, file.file_path, include_deleted=True) == deleted
     again = await store.transact(lambda tr: repos.files.soft_delete(tr, t, file.id, at(20)))
     assert again == deleted  # deleting twice keeps the first deletion time
-    restored = await store.transact(lambda tr: repos.files.restore(tr, t, file.id))
+    restored = await store.transact(lambda tr: restore(tr, repos, t, file.id))
     assert restored is not None and not restored.is_deleted and restored.deleted_at is None
     assert restored.checksum == "c" * 64
     assert await by_path(store, repos, make, file.file_path) == restored
-    assert await store.transact(lambda tr: repos.files.restore(tr, t, file.id)) == restored
+    assert await store.transact(lambda tr: restore(tr, repos, t, file.id)) == restored
+
+
+async def test_a_restore_onto_a_live_path_is_refused_and_to_names_another_path(
+    store: SqliteStore, repos: Repositories, make: Make
+) -> None:
+    gone, occupant = make.file(checksum="c" * 64), make.file(checksum="d" * 64)
+    occupant = occupant.model_copy(update={"file_path": gone.file_path})
+    t = make.tenant_id
+
+    def setup(tr: Transaction) -> None:
+        repos.files.create(tr, gone)
+        repos.files.soft_delete(tr, t, gone.id, at(10))
+        repos.files.create(tr, occupant)
+
+    await store.transact(setup)
+    with pytest.raises(PathOccupied, match=f"{occupant.id} is live there.*--to PATH"):
+        await store.transact(lambda tr: restore(tr, repos, t, gone.id))
+    assert await by_path(store, repos, make, gone.file_path) == occupant
+    moved = await store.transact(lambda tr: restore(tr, repos, t, gone.id, to="elsewhere.py"))
+    assert moved is not None and (moved.file_path, moved.is_deleted) == ("elsewhere.py", False)
+    assert moved.checksum == "c" * 64
+    assert await by_path(store, repos, make, "elsewhere.py") == moved
+    assert await by_path(store, repos, make, gone.file_path) == occupant
+    assert (await check(store, repos)).problems == []
 
 
 async def test_soft_delete_and_restore_of_a_missing_file_return_none(
     store: SqliteStore, repos: Repositories, tenant: UUID
 ) -> None:
     assert await store.transact(lambda tr: repos.files.soft_delete(tr, tenant, uuid4())) is None
-    assert await store.transact(lambda tr: repos.files.restore(tr, tenant, uuid4())) is None
+    assert await store.transact(lambda tr: restore(tr, repos, tenant, uuid4())) is None
 
 
 async def test_cleanup_purges_only_files_deleted_before_the_cutoff(

@@ -180,7 +180,7 @@ def drop_file(tr: Transaction, tk: TenantKeys, w: World) -> list[bytes]:
     tr.clear(tk.files.key(w.file))
     return [
         tk.files_by_session.key(w.session, w.file),
-        tk.files_by_path.key(w.session, "src/main.py"),
+        tk.files_gone_by_path.key(w.session, "src/main.py", w.file),
         tk.files_deleted.key(MS, w.file),
     ]
 
@@ -237,7 +237,7 @@ def lose(index: str, *tail: Any) -> Callable[[Transaction, TenantKeys, World], l
         ("messages", lose("messages_by_conversation", "conversation", MS, "message")),
         ("audit", lose("audit_by_event", AuditEventType.USER_LOGIN.value, MS, "audit")),
         ("audit", lose("audit_by_date", day_of(MS), MS, "audit")),
-        ("files", lose("files_by_path", "session", "src/main.py")),
+        ("files", lose("files_gone_by_path", "session", "src/main.py", "file")),
         ("files", lose("files_deleted", MS, "file")),
         ("agents", lose("agents_by_type", AgentType.COORDINATOR.value, "agent")),
         (

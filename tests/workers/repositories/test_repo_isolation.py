@@ -29,7 +29,16 @@ from events.enums import AgentType, MessageRole, SettingCategory
 from workers.config import Config
 from workers.jobs import controls
 from workers.jobs.executor import JOBS, run_job
-from workers.records import Agent, Audit, Conversation, File, Message, Setting, version_of
+from workers.records import (
+    Agent,
+    Audit,
+    Conversation,
+    File,
+    FileStep,
+    Message,
+    Setting,
+    version_of,
+)
 from workers.repositories import (
     AgentRepository,
     AppliedEvents,
@@ -380,7 +389,7 @@ def _writes(tr: Transaction, r: Repositories, t: UUID, ids: Ids) -> None:
     r.audit.delete(tr, t, ids.audits[0])
     f = ids.files[0]
     r.files.soft_delete(tr, t, f, at=when)
-    r.files.restore(tr, t, f)
+    r.files.restore(tr, t, f, at=when, step_id=ids.events[0])
     if (file := r.files.get_by_id(tr, t, ids.files[1])) is not None:
         r.files.update(tr, file.model_copy(update={"mime_type": "text/plain"}))
         r.files.purge(tr, file)
@@ -414,6 +423,20 @@ def _writes(tr: Transaction, r: Repositories, t: UUID, ids: Ids) -> None:
     for g in ids.agents:
         r.agents.merge(tr, t, g, partial(_renamed, t, g, when))
     r.applied.mark(tr, t, ids.events[0], 0)
+    for n, (change, path, previous) in enumerate(
+        [("created", "a.py", None), ("renamed", "b.py", "a.py"), ("modified", "a.py", None)]
+    ):  # the last arrives late: a re-fold over both paths
+        step = FileStep(
+            tenant_id=t,
+            workspace_session_id=ids.sessions[0],
+            version=version_of(when + timedelta(minutes=(0, 2, 1)[n]), ids.events[n]),
+            change=change,
+            file_path=path,
+            previous_path=previous,
+            event_id=ids.events[n],
+            occurred_at=when + timedelta(minutes=(0, 2, 1)[n]),
+        )
+        r.files.apply(tr, step)
     conv = Conversation(tenant_id=t, id=ids.conversations[1], created_at=when, updated_at=when)
     r.conversations.create(tr, conv)
     message = Message(
@@ -488,6 +511,9 @@ def _cleanup_batches(tr: Transaction, r: Repositories, t: UUID, ids: Ids) -> Non
         lambda after: r.applied.expire_batch(tr, t, int(cutoff.timestamp() * 1000), 2, after),
         lambda after: r.applied.expire_batch(tr, t, 2**53, 2, after, dry_run=True),
         lambda after: r.settings.expire_tombstones(tr, t, 2**53, 2, after),
+        lambda after: r.files.history.compact_batch(
+            tr, t, int(cutoff.timestamp() * 1000), 2, after
+        ),
     ):
         after: bytes | None = None
         while True:
@@ -537,6 +563,7 @@ COVERED: dict[type, set[str]] = {
         "update",
         "soft_delete",
         "restore",
+        "apply",
         "purge",
         "purge_batch",
         "cleanup_deleted",

@@ -79,7 +79,6 @@ operations: st.SearchStrategy[rm.Operation] = st.one_of(
     ),
     st.builds(rm.UpdateFile, tenants, file_ids, st.none() | paths, checksums, minutes),
     st.builds(rm.SoftDeleteFile, tenants, file_ids, minutes),
-    st.builds(rm.RestoreFile, tenants, file_ids),
     st.builds(rm.CleanupFiles, tenants, st.integers(0, 3), minutes, st.integers(1, 3)),
     st.builds(
         rm.CreateAgent,
