@@ -174,6 +174,7 @@ class FileHistoryEntry(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
+    version: str
     step: FileStep | None
     after: File | None
 

@@ -44,8 +44,8 @@ def on_message_sent(work: list[tuple[Unit, MessageSent]]) -> None:
         )
         for _, event in work
     ]
-    created = repos.messages.create_many(tr, messages)
-    for (unit, event), new in zip(work, created, strict=True):
+    repos.messages.create_many(tr, messages)  # a re-sent message (an id stored already): kept
+    for unit, event in work:  # audited alike, new or re-sent: the same records in any order
         unit.audit(
             event,
             AuditEventType.MESSAGE_SENT,
@@ -54,7 +54,6 @@ def on_message_sent(work: list[tuple[Unit, MessageSent]]) -> None:
             role=event.role.value,
             token_count=event.token_count,
             content_bytes=len(event.content.encode()),
-            duplicate_message=None if new else True,
         )
 
 

@@ -1,14 +1,16 @@
 """The kept steps of each path of a session, with the live file after each: what lets a late
 file event re-fold only the paths it touches, from the entry before it.
 
+A path's newest entry is also kept under its own key (the head), so that an event in order
+costs one point read (a range read costs more: the SQLite engine writes its buffer first).
 Entries older than the dedupe horizon are compacted away by the dedupe job; the newest one
 before the horizon stays while the path has newer ones (the state the re-fold starts from), and
 the tenant's cutoff records how far compaction went: a step older than it is too late to fold.
+A path is listed by time once, at its oldest entry, which is all the compaction needs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from uuid import UUID
 
 from workers.ids import from_ms, to_ms
@@ -18,35 +20,29 @@ from workers.store.keys import TenantKeys
 from workers.store.port import Transaction
 
 
-@dataclass(frozen=True)
-class Kept:
-    """One history entry of one path, by version."""
-
-    version: str
-    entry: FileHistoryEntry
-
-
 class FileHistory(Repository):
-    def latest(self, tr: Transaction, tk: TenantKeys, session: UUID, path: str) -> Kept | None:
-        rows = tr.get_range(*tk.file_history.range(session, path), limit=1, reverse=True)
-        return self._kept(tk, rows[0]) if rows else None
+    def latest(
+        self, tr: Transaction, tk: TenantKeys, session: UUID, path: str
+    ) -> FileHistoryEntry | None:
+        raw = tr.get(tk.file_history_head.key(session, path))
+        return None if raw is None else _decode(raw, session, path)
 
     def before(
         self, tr: Transaction, tk: TenantKeys, session: UUID, path: str, version: str
-    ) -> Kept | None:
+    ) -> FileHistoryEntry | None:
         """The newest entry older than `version`."""
         begin = tk.file_history.range(session, path)[0]
         end = tk.file_history.key(session, path, version)
         rows = tr.get_range(begin, end, limit=1, reverse=True)
-        return self._kept(tk, rows[0]) if rows else None
+        return _decode(rows[0][1], session, path) if rows else None
 
     def since(
         self, tr: Transaction, tk: TenantKeys, session: UUID, path: str, version: str
-    ) -> list[Kept]:
+    ) -> list[FileHistoryEntry]:
         """The entries from `version` on, oldest first."""
         begin = tk.file_history.key(session, path, version)
         end = tk.file_history.range(session, path)[1]
-        return [self._kept(tk, row) for row in tr.get_range(begin, end)]
+        return [_decode(raw, session, path) for _, raw in tr.get_range(begin, end)]
 
     def put(
         self,
@@ -54,14 +50,18 @@ class FileHistory(Repository):
         tk: TenantKeys,
         session: UUID,
         path: str,
-        version: str,
         entry: FileHistoryEntry,
         *,
-        new: bool,
+        newest: bool,
+        first: bool,
     ) -> None:
-        tr.set(tk.file_history.key(session, path, version), entry.model_dump_json().encode())
-        if new:  # a new entry: the compaction finds it by its time
-            ms = to_ms(version_time(version))
+        """Store an entry; `newest`: it is the path's head; `first`: the path had none before."""
+        raw = entry.model_dump_json().encode()
+        tr.set(tk.file_history.key(session, path, entry.version), raw)
+        if newest:
+            tr.set(tk.file_history_head.key(session, path), raw)
+        if first:
+            ms = to_ms(version_time(entry.version))
             tr.set(tk.file_history_by_ms.key(ms, session, path), b"")
 
     def cutoff(self, tr: Transaction, tk: TenantKeys) -> str | None:
@@ -78,9 +78,9 @@ class FileHistory(Repository):
         after: bytes | None = None,
         dry_run: bool = False,
     ) -> tuple[int, int, bytes | None]:
-        """Compact up to `limit` paths with entries older than `cutoff_ms`: drop those entries but
-        the newest, which stays while the path has newer ones. Returns (entries removed, 0,
-        where the next batch starts or None); `dry_run` only counts."""
+        """Compact up to `limit` paths whose oldest entry is older than `cutoff_ms`: drop the
+        entries before it but the newest, which stays while the path has newer ones. Returns
+        (entries removed, 0, where the next batch starts or None); `dry_run` only counts."""
         tk = self.keys.tenant(tenant_id)
         cutoff = legacy_version(from_ms(cutoff_ms))
         if not dry_run and (self.cutoff(tr, tk) or "") < cutoff:
@@ -104,13 +104,19 @@ class FileHistory(Repository):
         begin, end = tk.file_history.range(session, path)
         split = tk.file_history.key(session, path, cutoff)
         old = tr.get_range(begin, split)
-        if old and tr.get_range(split, end, limit=1):
-            old = old[:-1]  # the state newer entries re-fold from
-        if old and not dry_run:
-            tr.clear_range(begin, old[-1][0] + b"\x00")
-        return len(old)
+        newer = tr.get_range(split, end, limit=1)
+        drop = old[:-1] if newer else old  # the newest old one: the state newer ones re-fold from
+        if dry_run:
+            return len(drop)
+        if drop:
+            tr.clear_range(begin, drop[-1][0] + b"\x00")
+        if newer:  # listed again at its next entry, for the compaction that passes it
+            ms = to_ms(version_time(tk.file_history.tail(newer[0][0])[-1]))
+            tr.set(tk.file_history_by_ms.key(ms, session, path), b"")
+        elif drop:  # nothing left: the path's state is its records again
+            tr.clear(tk.file_history_head.key(session, path))
+        return len(drop)
 
-    def _kept(self, tk: TenantKeys, row: tuple[bytes, bytes]) -> Kept:
-        key, raw = row
-        version = tk.file_history.tail(key)[-1]
-        return Kept(version, decode(FileHistoryEntry, raw, f"file history entry {key!r}"))
+
+def _decode(raw: bytes, session: UUID, path: str) -> FileHistoryEntry:
+    return decode(FileHistoryEntry, raw, f"file history entry of {path!r} in session {session}")

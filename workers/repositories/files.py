@@ -34,7 +34,7 @@ from workers.repositories.base import (
     scan,
 )
 from workers.repositories.file_fold import Fold
-from workers.repositories.file_history import FileHistory, Kept
+from workers.repositories.file_history import FileHistory
 from workers.store.keys import Keys, TenantKeys
 from workers.store.port import Store, Transaction
 
@@ -54,29 +54,27 @@ class FileRepository(Repository):
         session, version = step.workspace_session_id, step.version
         live: dict[str, File | None] = {}
         carried: dict[str, File] = {}  # live files of paths without a history yet
-        unseen = False
+        unseen: set[str] = set()
         for path in step.paths():
             head = self.history.latest(tr, tk, session, path)
             if head is None:
-                unseen = True
-                current = self.get_by_path(tr, step.tenant_id, session, path)
-                if current is not None:
-                    carried[path] = current
-                live[path] = current
+                unseen.add(path)
+                live[path] = self._carried(tr, step, path, carried)
             elif head.version == version:
                 return "duplicate"
             elif head.version < version:
-                live[path] = head.entry.after
+                live[path] = head.after
             else:
                 return self._refold(tr, tk, step)
         if unseen and self._too_late(tr, tk, step, carried.values()):
             return "too late"
         fold = Fold(dict(live))
         fold.apply(step)
-        for path in step.paths():
-            entry = FileHistoryEntry(step=step, after=fold.live.get(path))
-            self.history.put(tr, tk, session, path, version, entry, new=True)
         self._carry_over(tr, tk, session, carried)
+        for path in step.paths():
+            entry = FileHistoryEntry(version=version, step=step, after=fold.live.get(path))
+            first = path in unseen and path not in carried
+            self.history.put(tr, tk, session, path, entry, newest=True, first=first)
         before = {f.id: f for f in live.values() if f is not None}  # == their stored records
         stored = before | ({step.restored.id: step.restored} if step.restored else {})
         self._write(tr, fold, before, stored)
@@ -87,8 +85,9 @@ class FileRepository(Repository):
         paths it reaches through renames, from the entries just before it."""
         session, version = step.workspace_session_id, step.version
         live: dict[str, File | None] = {}
-        later: dict[str, list[Kept]] = {}
+        later: dict[str, list[FileHistoryEntry]] = {}
         carried: dict[str, File] = {}
+        unseen: set[str] = set()
         queue = list(step.paths())
         while queue:
             path = queue.pop()
@@ -97,55 +96,58 @@ class FileRepository(Repository):
             since = self.history.since(tr, tk, session, path, version)
             if since and since[0].version == version:
                 return "duplicate"
-            if any(k.entry.step is None for k in since):
+            if any(e.step is None for e in since):
                 return "too late"  # older than the state this path's history starts from
             if since:
                 prior = self.history.before(tr, tk, session, path, version)
-                live[path] = prior.entry.after if prior is not None else None
+                live[path] = prior.after if prior is not None else None
+            elif (head := self.history.latest(tr, tk, session, path)) is not None:
+                live[path] = head.after
             else:
-                head = self.history.latest(tr, tk, session, path)
-                if head is not None:
-                    live[path] = head.entry.after
-                else:
-                    live[path] = self.get_by_path(tr, step.tenant_id, session, path)
-                    if live[path] is not None:
-                        carried[path] = live[path]  # type: ignore[assignment]
+                unseen.add(path)
+                live[path] = self._carried(tr, step, path, carried)
             later[path] = since
-            for kept in since:
-                assert kept.entry.step is not None
-                queue.extend(kept.entry.step.paths())
+            for e in since:
+                queue.extend(e.step.paths() if e.step else ())
         if self._too_late(tr, tk, step, carried.values()):
             return "too late"
-        steps = {version: step}
-        for kept_list in later.values():
-            for kept in kept_list:
-                assert kept.entry.step is not None
-                steps[kept.version] = kept.entry.step
+        steps = {version: step} | {e.version: e.step for es in later.values() for e in es if e.step}
         fold = Fold(dict(live))
         afters: dict[tuple[str, str], File | None] = {}
         for v in sorted(steps):
             fold.apply(steps[v])
             for path in steps[v].paths():
                 afters[(path, v)] = fold.live.get(path)
-        for path, kept_list in later.items():
-            for kept in kept_list:
-                if kept.entry.after != afters[(path, kept.version)]:
-                    entry = kept.entry.model_copy(update={"after": afters[(path, kept.version)]})
-                    self.history.put(tr, tk, session, path, kept.version, entry, new=False)
-        for path in step.paths():
-            entry = FileHistoryEntry(step=step, after=afters[(path, version)])
-            self.history.put(tr, tk, session, path, version, entry, new=True)
         self._carry_over(tr, tk, session, carried)
+        for path, since in later.items():
+            for e in since:
+                if e.after != afters[(path, e.version)]:
+                    changed = e.model_copy(update={"after": afters[(path, e.version)]})
+                    newest = e is since[-1]
+                    self.history.put(tr, tk, session, path, changed, newest=newest, first=False)
+        for path in step.paths():
+            entry = FileHistoryEntry(version=version, step=step, after=afters[(path, version)])
+            newest, first = not later[path], path in unseen and path not in carried
+            self.history.put(tr, tk, session, path, entry, newest=newest, first=first)
         before = {f.id: f for f in live.values() if f is not None}
-        for kept_list in later.values():
-            for kept in kept_list:
-                if kept.entry.after is not None:
-                    before.setdefault(kept.entry.after.id, kept.entry.after)
+        for since in later.values():
+            for e in since:
+                if e.after is not None:
+                    before.setdefault(e.after.id, e.after)
         ids = list(before.keys() | fold.gone.keys() | {f.id for f in fold.live.values() if f})
         raws = tr.get_many([tk.files.key(i) for i in ids])
         stored = {i: File.model_validate_json(raw) for i, raw in zip(ids, raws, strict=True) if raw}
         self._write(tr, fold, before, stored)
         return "applied"
+
+    def _carried(
+        self, tr: Transaction, step: FileStep, path: str, carried: dict[str, File]
+    ) -> File | None:
+        """The live file of a path without a history (noted in `carried` if there is one)."""
+        current = self.get_by_path(tr, step.tenant_id, step.workspace_session_id, path)
+        if current is not None:
+            carried[path] = current
+        return current
 
     def _too_late(
         self, tr: Transaction, tk: TenantKeys, step: FileStep, carried: Iterable[File]
@@ -162,9 +164,10 @@ class FileRepository(Repository):
         """A path's first history entry: the live file it had before, as the state to re-fold
         from (a record written before histories, or one whose history was compacted away)."""
         for path, file in carried.items():
-            entry = FileHistoryEntry(step=None, after=file)
-            version = legacy_version(file.last_event_at)
-            self.history.put(tr, tk, session, path, version, entry, new=True)
+            entry = FileHistoryEntry(
+                version=legacy_version(file.last_event_at), step=None, after=file
+            )
+            self.history.put(tr, tk, session, path, entry, newest=True, first=True)
 
     def _write(
         self, tr: Transaction, fold: Fold, before: dict[UUID, File], stored: dict[UUID, File]

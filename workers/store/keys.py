@@ -105,6 +105,7 @@ FILES_BY_PATH = "files_by_path"
 FILES_DELETED = "files_deleted"
 FILES_GONE_BY_PATH = "files_gone_by_path"
 FILE_HISTORY = "file_history"
+FILE_HISTORY_HEAD = "file_history_head"
 FILE_HISTORY_BY_MS = "file_history_by_ms"
 FILE_HISTORY_CUTOFF = "file_history_cutoff"
 AGENTS = "agents"
@@ -146,7 +147,8 @@ class TenantKeys:
         self.files_deleted = p(FILES_DELETED)
         self.files_gone_by_path = p(FILES_GONE_BY_PATH)  # (session, path, id): soft-deleted
         self.file_history = p(FILE_HISTORY)  # (session, path, version) -> FileHistoryEntry
-        self.file_history_by_ms = p(FILE_HISTORY_BY_MS)  # (ms, session, path)
+        self.file_history_head = p(FILE_HISTORY_HEAD)  # (session, path) -> its newest entry
+        self.file_history_by_ms = p(FILE_HISTORY_BY_MS)  # (ms, session, path): oldest entry
         self.file_history_cutoff = p(FILE_HISTORY_CUTOFF)  # () -> the compacted-through version
         self.agents = p(AGENTS)
         self.agents_by_type = p(AGENTS_BY_TYPE)

@@ -116,7 +116,7 @@ async def test_the_dedupe_job_compacts_file_histories_and_later_events_still_re_
 
     def contents(tr: Transaction, path: str) -> list[str | None]:
         kept = repos.files.history.since(tr, repos.keys.tenant(s.tenant), s.id, path, "")
-        return [k.entry.after.checksum if k.entry.after else None for k in kept]
+        return [e.after.checksum if e.after else None for e in kept]
 
     kept = await store.transact(lambda tr: {p: contents(tr, p) for p in ("a.py", "quiet.py")})
     # a.py keeps the state at the horizon (v2) and what came after; quiet.py keeps nothing
