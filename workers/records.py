@@ -175,8 +175,8 @@ class FileHistoryEntry(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     version: str
-    step: FileStep | None
-    after: File | None
+    step: FileStep | None = None
+    after: File | None = None
 
 
 class AgentConfig(BaseModel):

@@ -20,7 +20,6 @@ Handler = Callable[[Unit, Any], None]
 BatchHandler = Callable[[list[tuple[Unit, Any]]], None]
 
 HANDLERS: dict[str, Handler] = {
-    s.FILE_CHANGED: on_file_changed,
     s.AGENT_EXECUTED: on_agent_executed,
     s.AGENT_CONFIGURED: on_agent_configured,
     s.CONVERSATION_CREATED: on_conversation_created,
@@ -32,7 +31,10 @@ HANDLERS: dict[str, Handler] = {
     },
 }
 
-BATCH_HANDLERS: dict[str, BatchHandler] = {s.MESSAGE_SENT: on_message_sent}
+BATCH_HANDLERS: dict[str, BatchHandler] = {
+    s.MESSAGE_SENT: on_message_sent,
+    s.FILE_CHANGED: on_file_changed,
+}
 """Subjects whose handler takes a batch's consecutive events together (cheaper, same effects);
 every other subject's is in HANDLERS, one event at a time."""
 

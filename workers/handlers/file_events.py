@@ -21,8 +21,27 @@ AUDIT_TYPES = {
 }
 
 
-def on_file_changed(unit: Unit, event: FileChanged) -> None:
-    step = FileStep(
+def on_file_changed(work: list[tuple[Unit, FileChanged]]) -> None:
+    """A run of file events of one batch, in order: the state of all their paths is read
+    together (one read for the batch instead of one per event), then each is folded in turn."""
+    if not work:
+        return
+    first = work[0][0]
+    first.repos.files.apply_many(first.tr, [_step(event) for _, event in work])
+    for unit, event in work:
+        unit.audit(
+            event,
+            AUDIT_TYPES[event.change],
+            file_path=event.file_path,
+            previous_path=event.previous_path,
+            change=event.change.value,
+            checksum=event.checksum,
+            file_size=event.file_size,
+        )
+
+
+def _step(event: FileChanged) -> FileStep:
+    return FileStep.model_construct(  # from a validated event: nothing to check again
         tenant_id=event.tenant_id,
         workspace_session_id=event.workspace_session_id,
         version=version_of(event.occurred_at, event.event_id),
@@ -35,14 +54,4 @@ def on_file_changed(unit: Unit, event: FileChanged) -> None:
         file_size=event.file_size,
         mime_type=event.mime_type,
         checksum=event.checksum,
-    )
-    unit.repos.files.apply(unit.tr, step)
-    unit.audit(
-        event,
-        AUDIT_TYPES[event.change],
-        file_path=event.file_path,
-        previous_path=event.previous_path,
-        change=event.change.value,
-        checksum=event.checksum,
-        file_size=event.file_size,
     )

@@ -27,6 +27,16 @@ class FileHistory(Repository):
         raw = tr.get(tk.file_history_head.key(session, path))
         return None if raw is None else _decode(raw, session, path)
 
+    def latest_many(
+        self, tr: Transaction, where: list[tuple[UUID, UUID, str]]
+    ) -> dict[tuple[UUID, UUID, str], FileHistoryEntry | None]:
+        """The heads of (tenant, session, path)s, in one read."""
+        keys = [self.keys.tenant(t).file_history_head.key(s, p) for t, s, p in where]
+        return {
+            (t, s, p): None if raw is None else _decode(raw, s, p)
+            for (t, s, p), raw in zip(where, tr.get_many(keys), strict=True)
+        }
+
     def before(
         self, tr: Transaction, tk: TenantKeys, session: UUID, path: str, version: str
     ) -> FileHistoryEntry | None:
@@ -56,7 +66,7 @@ class FileHistory(Repository):
         first: bool,
     ) -> None:
         """Store an entry; `newest`: it is the path's head; `first`: the path had none before."""
-        raw = entry.model_dump_json().encode()
+        raw = entry.model_dump_json(exclude_none=True).encode()
         tr.set(tk.file_history.key(session, path, entry.version), raw)
         if newest:
             tr.set(tk.file_history_head.key(session, path), raw)

@@ -10,6 +10,7 @@ arrive in.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any, Literal
@@ -39,6 +40,18 @@ from workers.store.keys import Keys, TenantKeys
 from workers.store.port import Store, Transaction
 
 Fate = Literal["applied", "duplicate", "too late"]
+Where = tuple[UUID, UUID, str]  # tenant, session, path
+
+
+@dataclass
+class Known:
+    """What `apply_many` read for a run of steps in one go: each path's head, the live file of
+    the paths without one, each tenant's cutoff. An entry is used once (a step's own writes
+    are read back from the transaction); a re-fold, which writes other paths, forgets all."""
+
+    heads: dict[Where, FileHistoryEntry | None] = field(default_factory=dict)
+    live: dict[Where, File | None] = field(default_factory=dict)
+    cutoffs: dict[UUID, str | None] = field(default_factory=dict)
 
 
 class FileRepository(Repository):
@@ -46,33 +59,62 @@ class FileRepository(Repository):
         super().__init__(keys)
         self.history = FileHistory(keys)
 
-    def apply(self, tr: Transaction, step: FileStep) -> Fate:
+    def apply_many(self, tr: Transaction, steps: list[FileStep]) -> list[Fate]:
+        """`apply` for a run of steps, in order, their paths' state read in one go."""
+        where = list(
+            dict.fromkeys(
+                (s.tenant_id, s.workspace_session_id, p) for s in steps for p in s.paths()
+            )
+        )
+        known = Known(heads=self.history.latest_many(tr, where))
+        unseen = [w for w in where if known.heads[w] is None]
+        if unseen:
+            known.live = self._live_many(tr, unseen)
+            for tenant in {t for t, _, _ in unseen}:
+                known.cutoffs[tenant] = self.history.cutoff(tr, self.keys.tenant(tenant))
+        return [self.apply(tr, step, known) for step in steps]
+
+    def apply(self, tr: Transaction, step: FileStep, known: Known | None = None) -> Fate:
         """Fold one step into the session's files. "duplicate": it is in the history already;
         "too late": older than the compacted history (past the dedupe horizon), so it changes
         nothing."""
         tk = self.keys.tenant(step.tenant_id)
         session, version = step.workspace_session_id, step.version
+        known = known or Known()
         live: dict[str, File | None] = {}
         carried: dict[str, File] = {}  # live files of paths without a history yet
         unseen: set[str] = set()
         for path in step.paths():
-            head = self.history.latest(tr, tk, session, path)
+            where = (step.tenant_id, session, path)
+            if where in known.heads:
+                head = known.heads.pop(where)
+            else:
+                head = self.history.latest(tr, tk, session, path)
             if head is None:
                 unseen.add(path)
-                live[path] = self._carried(tr, step, path, carried)
+                if where in known.live:
+                    live[path] = known.live.pop(where)
+                    if live[path] is not None:
+                        carried[path] = live[path]  # type: ignore[assignment]
+                else:
+                    live[path] = self._carried(tr, step, path, carried)
             elif head.version == version:
                 return "duplicate"
             elif head.version < version:
                 live[path] = head.after
             else:
+                known.heads.clear()  # the re-fold writes other paths' heads
+                known.live.clear()
                 return self._refold(tr, tk, step)
-        if unseen and self._too_late(tr, tk, step, carried.values()):
+        if unseen and self._too_late(tr, tk, step, carried.values(), known):
             return "too late"
         fold = Fold(dict(live))
         fold.apply(step)
         self._carry_over(tr, tk, session, carried)
         for path in step.paths():
-            entry = FileHistoryEntry(version=version, step=step, after=fold.live.get(path))
+            entry = FileHistoryEntry.model_construct(
+                version=version, step=step, after=fold.live.get(path)
+            )
             first = path in unseen and path not in carried
             self.history.put(tr, tk, session, path, entry, newest=True, first=first)
         before = {f.id: f for f in live.values() if f is not None}  # == their stored records
@@ -140,6 +182,17 @@ class FileRepository(Repository):
         self._write(tr, fold, before, stored)
         return "applied"
 
+    def _live_many(self, tr: Transaction, where: list[Where]) -> dict[Where, File | None]:
+        """The live files at (tenant, session, path)s, in two reads."""
+        paths = [self.keys.tenant(t).files_by_path.key(s, p) for t, s, p in where]
+        ids = tr.get_many(paths)
+        found = [(w, UUID(bytes=i)) for w, i in zip(where, ids, strict=True) if i is not None]
+        raws = tr.get_many([self.keys.tenant(w[0]).files.key(i) for w, i in found])
+        live: dict[Where, File | None] = dict.fromkeys(where)
+        for (w, _), raw in zip(found, raws, strict=True):
+            live[w] = File.model_validate_json(raw) if raw is not None else None
+        return live
+
     def _carried(
         self, tr: Transaction, step: FileStep, path: str, carried: dict[str, File]
     ) -> File | None:
@@ -150,10 +203,18 @@ class FileRepository(Repository):
         return current
 
     def _too_late(
-        self, tr: Transaction, tk: TenantKeys, step: FileStep, carried: Iterable[File]
+        self,
+        tr: Transaction,
+        tk: TenantKeys,
+        step: FileStep,
+        carried: Iterable[File],
+        known: Known | None = None,
     ) -> bool:
         """Older than the compacted history, or than a file last changed before histories."""
-        cutoff = self.history.cutoff(tr, tk)
+        if known is not None and step.tenant_id in known.cutoffs:
+            cutoff = known.cutoffs[step.tenant_id]
+        else:
+            cutoff = self.history.cutoff(tr, tk)
         if cutoff is not None and step.version < cutoff:
             return True
         return any(legacy_version(f.last_event_at) > step.version for f in carried)
@@ -185,15 +246,18 @@ class FileRepository(Repository):
                 continue
             if new is not None and old is None and file_id in before and new.is_deleted:
                 continue  # purged since: the purge is final
-            if old is not None:
-                old_entries |= _entries(self.keys.tenant(old.tenant_id), old)
             if new is None:
                 assert old is not None
-                tr.clear(self.keys.tenant(old.tenant_id).files.key(file_id))
-            else:
-                tk = self.keys.tenant(new.tenant_id)
-                tr.set(tk.files.key(file_id), new.to_json())
+                tk = self.keys.tenant(old.tenant_id)
+                tr.clear(tk.files.key(file_id))
+                old_entries |= _entries(tk, old)
+                continue
+            tk = self.keys.tenant(new.tenant_id)
+            tr.set(tk.files.key(file_id), new.to_json())
+            if old is None or _placed(old) != _placed(new):  # a modify keeps its entries
                 new_entries |= _entries(tk, new)
+                if old is not None:
+                    old_entries |= _entries(tk, old)
         for key in old_entries.keys() - new_entries.keys():
             tr.clear(key)
         for key, value in new_entries.items():
@@ -404,6 +468,11 @@ class FileRepository(Repository):
                 Index("files_gone_by_path", lambda tk: tk.files_gone_by_path, last_element),
             ],
         )
+
+
+def _placed(f: File) -> tuple[Any, ...]:
+    """What a file's index entries depend on."""
+    return f.workspace_session_id, f.file_path, f.is_deleted, f.deleted_at
 
 
 def _entries(tk: TenantKeys, f: File) -> dict[bytes, bytes]:

@@ -7,30 +7,23 @@ expiry can forget the ones older than the horizon in O(expired). Reads never see
 
 from __future__ import annotations
 
-from datetime import datetime
-from functools import partial
 from typing import Any
 from uuid import UUID
 
 from events.enums import SettingCategory
-from workers.ids import to_ms, utcnow
+from workers.ids import to_ms
 from workers.records import Setting, legacy_version, version_time
 from workers.repositories.base import (
     DEFAULT_PAGE,
-    Checkpoint,
-    CleanupResult,
     Index,
-    OnBatch,
     Page,
     Repository,
     Spec,
-    cleanup_in_batches,
-    cutoff_of,
     expire_before,
     scan,
 )
 from workers.store.keys import TenantKeys
-from workers.store.port import Store, Transaction
+from workers.store.port import Transaction
 
 
 class SettingRepository(Repository):
@@ -100,38 +93,6 @@ class SettingRepository(Repository):
             dry_run,
             lambda tail: tk.setting_tombstones.key(*tail[1:]),  # tail: (ms, user, category, key)
         )
-
-    async def cleanup_old_tombstones(
-        self,
-        store: Store,
-        tenant_id: UUID,
-        horizon_days: float,
-        now: datetime | None = None,
-        batch: int = 500,
-        *,
-        dry_run: bool = False,
-        resume: CleanupResult | None = None,
-        checkpoint: Checkpoint | None = None,
-        on_batch: OnBatch | None = None,
-    ) -> CleanupResult:
-        """Forget tombstones older than the horizon, in short resumable batches (the dedupe
-        job runs `expire_tombstones` as a phase of `Repositories.cleanup_past_horizon`)."""
-        cutoff_ms = to_ms(cutoff_of(now or utcnow(), horizon_days))
-        step = partial(self._expire_step, tenant_id, cutoff_ms, batch, dry_run)
-        return await cleanup_in_batches(
-            store, step, on_batch, resume=resume, checkpoint=checkpoint, read_only=dry_run
-        )
-
-    def _expire_step(
-        self,
-        tenant_id: UUID,
-        cutoff_ms: int,
-        limit: int,
-        dry_run: bool,
-        tr: Transaction,
-        after: bytes | None,
-    ) -> tuple[int, int, bytes | None]:
-        return self.expire_tombstones(tr, tenant_id, cutoff_ms, limit, after, dry_run)
 
     def get(
         self, tr: Transaction, tenant_id: UUID, user_id: UUID, category: SettingCategory, key: str

@@ -187,7 +187,7 @@ async def test_a_dry_run_counts_what_would_go_and_what_is_kept_and_writes_nothin
         store, t, 1, now, 2, lambda a: a.user_id == held_user, dry_run=True
     )
     purge = await repos.files.cleanup_deleted(store, t, 1, now, 2, dry_run=True)
-    marks = await repos.applied.cleanup_old_marks(store, t, 1, now, 2, dry_run=True)
+    marks = await repos.cleanup_past_horizon(store, t, 1, now, 2, dry_run=True)
 
     assert (audit.removed, audit.kept, audit.batches) == (5, 2, 4)
     assert (purge.removed, purge.kept) == (3, 0)
@@ -217,9 +217,10 @@ async def test_dedupe_marks_older_than_the_horizon_are_forgotten_in_batches(
 
     await store.transact(mark)
 
-    result = await repos.applied.cleanup_old_marks(store, t, 2, now=at(), batch=2)
+    result = await repos.cleanup_past_horizon(store, t, 2, now=at(), batch=2)
 
-    assert (result.removed, result.kept, result.batches) == (5, 0, 3)
+    # three batches of marks, then one each for the (absent) tombstones and file histories
+    assert (result.removed, result.kept, result.batches) == (5, 0, 5)
     applied = await store.read(
         lambda tr: repos.applied.applied(tr, [(t, e) for e in [*old, young]])
     )

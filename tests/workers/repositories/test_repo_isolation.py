@@ -585,9 +585,8 @@ COVERED: dict[type, set[str]] = {
         "list_by_category",
         "apply_change",
         "expire_tombstones",
-        "cleanup_old_tombstones",
     },
-    AppliedEvents: {"applied", "mark", "expire_batch", "cleanup_old_marks"},
+    AppliedEvents: {"applied", "mark", "expire_batch"},
     HoldRepository: {"put", "delete", "list"},
     RetentionRepository: {"get", "set", "clear"},
     CursorRepository: {"get", "save", "clear"},
@@ -659,8 +658,7 @@ async def test_everything_scoped_to_a_tenant_touches_only_its_keys(
             await recording.transact(lambda tr: _cleanup_batches(tr, repos, a, w.ids))
             await repos.audit.cleanup_old_events(recording, a, 30, now=NOW, batch=2)
             await repos.files.cleanup_deleted(recording, a, 30, now=NOW, batch=2)
-            await repos.applied.cleanup_old_marks(recording, a, 30, now=NOW, batch=2)
-            await repos.settings.cleanup_old_tombstones(recording, a, 0, now=NOW, batch=2)
+            await repos.cleanup_past_horizon(recording, a, 0, now=NOW, batch=2)
             job_settings = Config(purge_batch_size=2, _env_file=None)  # type: ignore[call-arg]
             for job in JOBS:
                 summary = await run_job(
