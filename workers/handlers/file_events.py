@@ -41,7 +41,7 @@ def on_file_changed(work: list[tuple[Unit, FileChanged]]) -> None:
 
 
 def _step(event: FileChanged) -> FileStep:
-    return FileStep.model_construct(  # from a validated event: nothing to check again
+    return FileStep(
         tenant_id=event.tenant_id,
         workspace_session_id=event.workspace_session_id,
         version=version_of(event.occurred_at, event.event_id),

@@ -103,7 +103,7 @@ def _changed(file: File, step: FileStep, **update: Any) -> File:
 
 def _new_file(step: FileStep, path: str, content: dict[str, Any]) -> File:
     at = step.occurred_at
-    return File.model_construct(  # from a step's validated fields
+    return File(
         tenant_id=step.tenant_id,
         id=derived_id(step.tenant_id, step.event_id),
         workspace_session_id=step.workspace_session_id,

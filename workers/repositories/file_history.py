@@ -66,7 +66,7 @@ class FileHistory(Repository):
         first: bool,
     ) -> None:
         """Store an entry; `newest`: it is the path's head; `first`: the path had none before."""
-        raw = entry.model_dump_json(exclude_none=True).encode()
+        raw = entry.__pydantic_serializer__.to_json(entry, exclude_none=True)
         tr.set(tk.file_history.key(session, path, entry.version), raw)
         if newest:
             tr.set(tk.file_history_head.key(session, path), raw)

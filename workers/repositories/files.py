@@ -112,9 +112,7 @@ class FileRepository(Repository):
         fold.apply(step)
         self._carry_over(tr, tk, session, carried)
         for path in step.paths():
-            entry = FileHistoryEntry.model_construct(
-                version=version, step=step, after=fold.live.get(path)
-            )
+            entry = FileHistoryEntry(version=version, step=step, after=fold.live.get(path))
             first = path in unseen and path not in carried
             self.history.put(tr, tk, session, path, entry, newest=True, first=first)
         before = {f.id: f for f in live.values() if f is not None}  # == their stored records
