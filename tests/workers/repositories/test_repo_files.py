@@ -8,7 +8,8 @@ import pytest
 from repo_helpers import Make, at, walk
 
 from workers.errors import PathOccupied
-from workers.records import File
+from workers.ids import to_ms
+from workers.records import File, FileStep, version_of
 from workers.repositories import Repositories
 from workers.repositories.integrity import check
 from workers.store.port import Transaction
@@ -187,3 +188,40 @@ async def test_cleanup_spares_files_that_keep_holds(
     for f in files:
         got = await store.transact(lambda tr, f=f: repos.files.get_by_id(tr, t, f.id))
         assert (got is not None) == (f.id in held)
+
+
+async def test_apply_reports_each_steps_fate_and_a_step_older_than_the_compaction_is_too_late(
+    store: SqliteStore, repos: Repositories, make: Make
+) -> None:
+    t = make.tenant_id
+
+    def step(change: str, minute: float, checksum: str | None = None) -> FileStep:
+        event = uuid4()
+        return FileStep(
+            tenant_id=t,
+            workspace_session_id=make.session_id,
+            version=version_of(at(minute), event),
+            change=change,
+            file_path="a.py",
+            event_id=event,
+            occurred_at=at(minute),
+            checksum=checksum,
+        )
+
+    created, modified = step("created", 0, "a" * 64), step("modified", 10, "b" * 64)
+    fates = await store.transact(
+        lambda tr: repos.files.apply_many(tr, [created, modified, created])
+    )
+    assert fates == ["applied", "applied", "duplicate"]
+    late = step("modified", 5, "c" * 64)  # older than the newest: re-folded, and loses
+    assert await store.transact(lambda tr: repos.files.apply(tr, late)) == "applied"
+
+    removed, _, _ = await store.transact(
+        lambda tr: repos.files.history.compact_batch(tr, t, to_ms(at(7)), 10)
+    )
+    assert removed == 1  # the created; the late modify stays: the state the rest folds from
+    too_late = step("deleted", 6)
+    assert await store.transact(lambda tr: repos.files.apply(tr, too_late)) == "too late"
+    live = await by_path(store, repos, make, "a.py")
+    assert live is not None and (live.checksum, live.is_deleted) == ("b" * 64, False)
+    assert (await check(store, repos)).problems == []

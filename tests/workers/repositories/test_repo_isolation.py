@@ -423,20 +423,27 @@ def _writes(tr: Transaction, r: Repositories, t: UUID, ids: Ids) -> None:
     for g in ids.agents:
         r.agents.merge(tr, t, g, partial(_renamed, t, g, when))
     r.applied.mark(tr, t, ids.events[0], 0)
-    for n, (change, path, previous) in enumerate(
-        [("created", "a.py", None), ("renamed", "b.py", "a.py"), ("modified", "a.py", None)]
-    ):  # the last arrives late: a re-fold over both paths
-        step = FileStep(
+    steps = [
+        FileStep(
             tenant_id=t,
             workspace_session_id=ids.sessions[0],
-            version=version_of(when + timedelta(minutes=(0, 2, 1)[n]), ids.events[n]),
+            version=version_of(when + timedelta(minutes=minute), ids.events[n]),
             change=change,
             file_path=path,
             previous_path=previous,
             event_id=ids.events[n],
-            occurred_at=when + timedelta(minutes=(0, 2, 1)[n]),
+            occurred_at=when + timedelta(minutes=minute),
         )
-        r.files.apply(tr, step)
+        for n, (change, path, previous, minute) in enumerate(
+            [
+                ("created", "a.py", None, 0),
+                ("renamed", "b.py", "a.py", 2),
+                ("modified", "a.py", None, 1),
+            ]
+        )
+    ]  # the last is late: a re-fold over both paths
+    r.files.apply_many(tr, steps)
+    r.files.apply(tr, steps[0])  # a duplicate
     conv = Conversation(tenant_id=t, id=ids.conversations[1], created_at=when, updated_at=when)
     r.conversations.create(tr, conv)
     message = Message(
@@ -564,6 +571,7 @@ COVERED: dict[type, set[str]] = {
         "soft_delete",
         "restore",
         "apply",
+        "apply_many",
         "purge",
         "purge_batch",
         "cleanup_deleted",
