@@ -93,9 +93,9 @@ class FileRepository(Repository):
             if head is None:
                 unseen.add(path)
                 if where in known.live:
-                    live[path] = known.live.pop(where)
-                    if live[path] is not None:
-                        carried[path] = live[path]  # type: ignore[assignment]
+                    live[path] = found = known.live.pop(where)
+                    if found is not None:
+                        carried[path] = found
                 else:
                     live[path] = self._carried(tr, step, path, carried)
             elif head.version == version:

@@ -115,3 +115,40 @@ def test_a_damaged_lease_is_an_error_line_naming_it_not_a_traceback(tmp_path: Pa
     assert ran.returncode == 1
     assert ran.stderr.startswith("error: stored lease for job 'audit' is not valid: Invalid JSON")
     assert "Traceback" not in ran.stderr
+
+
+def test_a_restore_onto_a_live_path_is_one_error_line_and_to_names_another(
+    tmp_path: Path,
+) -> None:
+    url, nats = f"sqlite:///{tmp_path / 'store.db'}", "nats://127.0.0.1:1"
+    tenant = uuid.uuid4()
+    gone = seed(url, tenant, uuid.uuid4(), uuid.uuid4())  # a.py, soft-deleted 40 days ago
+    settings = Config(store_url=url, _env_file=None)  # type: ignore[call-arg]
+    repos, store = repositories(settings), open_store(url)
+    found = store.transact_sync(lambda tr: repos.files.get_by_id(tr, tenant, gone))
+    assert found is not None
+    live = File(
+        tenant_id=tenant,
+        id=uuid.uuid4(),
+        workspace_session_id=found.workspace_session_id,
+        file_path="a.py",
+        created_at=NOW,
+        updated_at=NOW,
+        last_event_at=NOW,
+    )
+    store.transact_sync(lambda tr: repos.files.create(tr, live))
+    store.close_sync()  # type: ignore[attr-defined]
+
+    refused = cli(nats, url, "files", "restore", "--tenant", str(tenant), "--id", str(gone))
+    assert refused.returncode == 1
+    assert refused.stderr == (
+        f"error: cannot restore to 'a.py': file {live.id} is live there; "
+        "restore to another path with --to PATH\n"
+    )
+    moved = cli(
+        nats, url, "files", "restore", "--tenant", str(tenant), "--id", str(gone),
+        "--to", "a.old.py", "--json",
+    )  # fmt: skip
+    assert moved.returncode == 0, moved.stderr
+    assert json.loads(moved.stdout)["file_path"] == "a.old.py"
+    assert cli(nats, url, "check").returncode == 0
