@@ -14,9 +14,12 @@ import nats
 import pytest
 from nats.aio.client import Client
 
+from tests.helpers import TEST_STORE_URL, fresh_key_root, store_url
 from workers.config import Config
 from workers.nats.local_server import LocalNatsServer
 from workers.service.worker import Worker, build_worker
+from workers.store import open_store
+from workers.store.keys import Keys
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,10 +49,22 @@ def nats_server(tmp_path: Path) -> Iterator[LocalNatsServer]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, nats_server: LocalNatsServer) -> Config:
+async def key_root() -> AsyncIterator[str]:
+    """This test's key root; on a shared store (TEST_STORE_URL) its keys are cleared after."""
+    root = fresh_key_root()
+    yield root
+    if TEST_STORE_URL:
+        store = open_store(TEST_STORE_URL)
+        await store.transact(lambda tr: tr.clear_range(*Keys((root,)).everything()))
+        await store.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, nats_server: LocalNatsServer, key_root: str) -> Config:
     return Config(
         nats_url=nats_server.url,
-        store_url=f"sqlite:///{tmp_path / 'store.db'}",
+        store_url=store_url(tmp_path / "store.db"),
+        key_root=key_root,
         batch_size=100,
         nak_delay_s=0.05,
         data_dir=tmp_path / "data",

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 
 
@@ -41,3 +42,21 @@ def cli(
         text=True,
         timeout=120,
     )
+
+
+# --- Which store the end-to-end tests use --------------------------------------------------
+# `make test-fdb` sets TEST_STORE_URL (fdb:///…) so that the ingestion and retention tests run
+# on FoundationDB; elsewhere each test has its own SQLite file. On a shared cluster each test
+# gets its own key root (cleared afterwards), so tests never see each other's tenants.
+
+TEST_STORE_URL = os.environ.get("TEST_STORE_URL", "")
+
+
+def store_url(sqlite_file: os.PathLike[str] | str) -> str:
+    """TEST_STORE_URL if set, else this test's own SQLite file."""
+    return TEST_STORE_URL or f"sqlite:///{sqlite_file}"
+
+
+def fresh_key_root() -> str:
+    """The default root on a test's own SQLite file; a root of its own on a shared store."""
+    return f"test-{uuid.uuid4().hex}" if TEST_STORE_URL else "ide"

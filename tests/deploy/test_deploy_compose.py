@@ -152,8 +152,10 @@ def test_fdb_init_runs_the_init_script_from_its_mount() -> None:
 
 def test_app_environment_is_variables_the_app_reads() -> None:
     known = {f.upper() for f in Config.model_fields} | READ_OUTSIDE_SETTINGS
+    read_by_the_tests = {"REQUIRE_FDB", "TEST_STORE_URL"}  # tests/helpers.py, the store conftest
     for name in (*APP_SERVICES, "tests"):
-        unknown = set(services()[name]["environment"]) - known
+        known_here = known | (read_by_the_tests if name == "tests" else set())
+        unknown = set(services()[name]["environment"]) - known_here
         assert not unknown, f"{name}: not read by the app: {sorted(unknown)}"
 
 
@@ -190,3 +192,13 @@ def test_workers_get_time_to_drain_before_the_ack_wait_runs_out() -> None:
 def test_single_server_streams_are_not_replicated() -> None:
     for name in APP_SERVICES:
         assert services()[name]["environment"]["STREAM_REPLICAS"] == "1"
+
+
+def test_make_test_fdb_requires_the_cluster_and_points_the_end_to_end_tests_at_it() -> None:
+    tests = services()["tests"]
+    cluster_file = services()["fdb"]["environment"]["FDB_CLUSTER_FILE"]
+    assert tests["environment"]["REQUIRE_FDB"] == "1"  # unreachable: fail, never skip
+    assert tests["environment"]["TEST_STORE_URL"] == f"fdb://{cluster_file}"
+    assert "STORE_URL" not in tests["environment"]  # the tests read TEST_STORE_URL only
+    for folder in ("tests/workers/store", "tests/workers/ingest", "tests/workers/jobs"):
+        assert folder in tests["command"], folder

@@ -51,8 +51,10 @@ async def _raw(msg: StreamMessage[Any]) -> None:
 
 class BatchConsumer:
     """Applies fetched batches, pipelined: FastStream fetches and decodes the next batch while
-    the store commits this one. The store runs transactions one at a time, in the order they
-    were queued, so a batch's dedupe reads always see the batches committed before it."""
+    the store commits this one. Batches may commit in any order (SQLite's writer happens to
+    take them in queue order; FoundationDB runs several at once), and nothing relies on it: two
+    batches holding one event conflict on its dedupe mark and the retried one finds it, and the
+    stored state is the fold of the events by (occurred_at, event_id) whatever the order."""
 
     def __init__(
         self,

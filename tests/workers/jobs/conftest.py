@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from jobs_support import FakeClock, Seeder
 
+from tests.helpers import store_url
 from workers.config import Config
 from workers.repositories import Repositories
 from workers.store import Store, open_store
+from workers.store.keys import Keys
 
 
 @pytest.fixture
@@ -20,20 +22,24 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def store(db_path: Path) -> AsyncIterator[Store]:
-    s = open_store(f"sqlite:///{db_path}")
+    s = open_store(store_url(db_path))  # TEST_STORE_URL under `make test-fdb`
     yield s
     await s.close()
 
 
 @pytest.fixture
-def repos() -> Repositories:
-    return Repositories()  # root ("ide",): the Config default, as the child processes use
+def repos(key_root: str) -> Repositories:
+    return Repositories(Keys((key_root,)))  # "ide", the Config default, on a test's own file
 
 
 @pytest.fixture
-def settings(db_path: Path) -> Callable[..., Config]:
+def settings(db_path: Path, key_root: str) -> Callable[..., Config]:
     def make(**overrides: object) -> Config:
-        values: dict[str, object] = {"store_url": f"sqlite:///{db_path}", **overrides}
+        values: dict[str, object] = {
+            "store_url": store_url(db_path),
+            "key_root": key_root,
+            **overrides,
+        }
         return Config(_env_file=None, **values)  # type: ignore[call-arg]
 
     return make

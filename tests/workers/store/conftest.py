@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -42,11 +43,17 @@ def prefix_end(prefix: bytes) -> bytes:
     return range_end(prefix)
 
 
+REQUIRE_FDB = os.environ.get("REQUIRE_FDB") == "1"
+"""`make test-fdb` sets it: then a cluster that cannot be reached FAILS the FoundationDB tests
+instead of skipping them, so the run cannot pass without having tested FoundationDB."""
+PROBE_DEADLINE_S = 60.0  # a cluster that has just started may answer late
+
 _fdb_skip: list[str | None] = []
 
 
 def fdb_skip_reason() -> str | None:
-    """Why the real-cluster param cannot run here (None = it can); computed once."""
+    """Why the real-cluster param cannot run here (None = it can); computed once. The probe is
+    retried until PROBE_DEADLINE_S: one slow first answer must not skip the whole run."""
     if _fdb_skip:
         return _fdb_skip[0]
     reason: str | None = None
@@ -59,13 +66,28 @@ def fdb_skip_reason() -> str | None:
         if not Path(cluster).is_file():
             reason = f"FoundationDB: no cluster file at {cluster} (set FDB_CLUSTER_FILE)"
         else:
-            try:
-                probe = FdbStore(cluster, total_timeout_s=3.0)
-                probe.transact_sync(lambda tr: tr.get(b"\x01probe"))
-            except StoreError as e:
-                reason = f"FoundationDB: no reachable cluster via {cluster} ({e})"
+            reason = _probe(cluster)
     _fdb_skip.append(reason)
     return reason
+
+
+def _probe(cluster: str) -> str | None:
+    deadline = time.monotonic() + PROBE_DEADLINE_S
+    while True:
+        try:
+            probe = FdbStore(cluster, total_timeout_s=5.0)
+            probe.transact_sync(lambda tr: tr.get(b"\x01probe"))
+            return None
+        except StoreError as e:
+            if time.monotonic() > deadline:
+                return f"FoundationDB: no reachable cluster via {cluster} ({e})"
+
+
+def fdb_unavailable(reason: str) -> None:
+    """Skip, or under REQUIRE_FDB=1 fail: the FoundationDB tests were asked for."""
+    if REQUIRE_FDB:
+        pytest.fail(f"{reason} (REQUIRE_FDB=1: `make test-fdb` needs a reachable cluster)")
+    pytest.skip(reason)
 
 
 @pytest.fixture(params=["sqlite", "fdb", "fdb_adapter_on_fake_bindings"])
@@ -80,7 +102,7 @@ async def store(
     elif request.param == "fdb":
         reason = fdb_skip_reason()
         if reason:
-            pytest.skip(reason)
+            fdb_unavailable(reason)
         engine = FdbStore(os.environ.get("FDB_CLUSTER_FILE"), max_retries=5)
     else:
         request.getfixturevalue("fake_fdb")
