@@ -4,6 +4,7 @@ files they mount and with the app's settings."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shutil
 import subprocess
@@ -202,3 +203,12 @@ def test_make_test_fdb_requires_the_cluster_and_points_the_end_to_end_tests_at_i
     assert "STORE_URL" not in tests["environment"]  # the tests read TEST_STORE_URL only
     for folder in ("tests/workers/store", "tests/workers/ingest", "tests/workers/jobs"):
         assert folder in tests["command"], folder
+
+
+def test_fdb_keeps_one_address_so_the_cluster_file_never_goes_stale() -> None:
+    compose = load_yaml(COMPOSE_FILE)
+    [subnet] = [c["subnet"] for c in compose["networks"]["default"]["ipam"]["config"]]
+    address = services()["fdb"]["networks"]["default"]["ipv4_address"]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(subnet)
+    for name in (*APP_SERVICES, "tests"):  # everyone else on the same network, any address
+        assert "networks" not in services()[name], name
