@@ -1,7 +1,9 @@
 """deploy/Dockerfile and .dockerignore, offline (no Docker engine here): hadolint's checks, then
 the shape the deployments rely on: a slim multi-stage build, libfdb_c from the official
-FoundationDB image, a non-root user, `python -m workers` with `worker` by default, a health
-check on /healthz, and every file it copies present in the build context."""
+FoundationDB image (x86-64 only: its stage pinned to linux/amd64, and a guard, run here with a
+stand-in dpkg, that fails the build for any other architecture), a non-root user,
+`python -m workers` with `worker` by default, a health check on /healthz, and every file it
+copies present in the build context."""
 
 from __future__ import annotations
 
@@ -97,9 +99,61 @@ def test_the_image_is_python_3_11_slim_built_in_stages() -> None:
 
 def test_the_client_library_comes_from_the_official_foundationdb_7_3_image() -> None:
     assert re.fullmatch(r"7\.3\.\d+", build_args()["FDB_VERSION"])
-    assert in_stage("fdb", "FROM") == ["foundationdb/foundationdb:${FDB_VERSION} AS fdb"]
+    assert in_stage("fdb", "FROM") == [
+        "--platform=linux/amd64 foundationdb/foundationdb:${FDB_VERSION} AS fdb"
+    ], "the image ships an x86-64 libfdb_c only: its stage is pinned, never the host's platform"
     assert "--from=fdb /usr/lib/libfdb_c.so /usr/lib/libfdb_c.so" in in_stage("runtime", "COPY")
     assert any(run.startswith("ldconfig") for run in in_stage("runtime", "RUN"))
+
+
+def architecture_guard() -> str:
+    (guard,) = [run for run in in_stage("runtime", "RUN") if "dpkg --print-architecture" in run]
+    return guard
+
+
+def test_the_runtime_stage_checks_its_architecture_before_taking_the_library() -> None:
+    runtime = [i for i in instructions() if i.stage == "runtime"]
+    keywords = [(i.keyword, i.args) for i in runtime]
+    guard = keywords.index(("RUN", architecture_guard()))
+    library = keywords.index(("COPY", "--from=fdb /usr/lib/libfdb_c.so /usr/lib/libfdb_c.so"))
+    assert guard < library, "the guard runs first, so a wrong build fails before anything else"
+    args = in_stage("runtime", "ARG")
+    assert "FDB_VERSION" in args and "TARGETARCH" in args, "the message names both"
+
+
+def run_guard(
+    tmp_path: Path, architecture: str, target: str | None
+) -> subprocess.CompletedProcess[str]:
+    """The guard's shell, as `docker build` runs it, with dpkg answering `architecture`."""
+    dpkg = tmp_path / "dpkg"
+    dpkg.write_text(f"#!/bin/sh\necho {architecture}\n")
+    dpkg.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "FDB_VERSION": build_args()["FDB_VERSION"]}
+    if target is not None:
+        env["TARGETARCH"] = target
+    return subprocess.run(
+        ["/bin/sh", "-c", architecture_guard()], env=env, capture_output=True, text=True, timeout=10
+    )
+
+
+def test_the_guard_lets_amd64_through(tmp_path: Path) -> None:
+    result = run_guard(tmp_path, "amd64", "amd64")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize(("architecture", "target"), [("arm64", "arm64"), ("arm64", None)])
+def test_the_guard_fails_any_other_architecture_and_says_which(
+    tmp_path: Path, architecture: str, target: str | None
+) -> None:
+    result = run_guard(tmp_path, architecture, target)
+    assert result.returncode != 0
+    message = result.stderr
+    assert f"unsupported architecture: {architecture}" in message
+    assert f"TARGETARCH={target or 'unset'}" in message
+    assert "Supported: amd64 (linux/amd64)" in message
+    assert "--platform linux/amd64" in message
+    assert build_args()["FDB_VERSION"] in message
 
 
 def test_the_image_runs_as_a_non_root_user() -> None:

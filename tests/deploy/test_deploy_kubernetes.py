@@ -1,15 +1,21 @@
 """deploy/k8s (a kustomize base), offline: the kustomization lists exactly the files there; every
 built-in object is valid against the Kubernetes OpenAPI schemas (kubernetes-validate, strict,
 so a misspelt field fails); the FoundationDBCluster against a minimal schema of the operator's
-v1beta2 API; and the pieces agree with each other and with the app's settings."""
+v1beta2 API, its pod template against the Kubernetes PodSpec; the FoundationDB pods' service
+account may read and annotate their own pod (what the unified image's fdb-kubernetes-monitor
+does) and their volumes are writable by the image's uid 4059; and the pieces agree with each
+other and with the app's settings."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from tests.deploy.conftest import DEPLOY, DOCKERFILE, K8S, load_yaml, load_yaml_documents
 from workers.config import Config
@@ -40,6 +46,7 @@ FOUNDATIONDB_CLUSTER_SCHEMA: dict[str, Any] = {
             "required": ["version", "databaseConfiguration"],
             "properties": {
                 "version": {"type": "string", "pattern": r"^7\.3\.\d+$"},
+                "imageType": {"enum": ["unified", "split"]},
                 "databaseConfiguration": {
                     "type": "object",
                     "required": ["redundancy_mode", "storage_engine"],
@@ -139,12 +146,119 @@ def test_every_builtin_object_is_valid_kubernetes(version: str) -> None:
                 path = ".".join(str(p) for p in e.path)
                 pytest.fail(f"{name}: {obj['kind']}/{obj['metadata']['name']}: {path}: {e.message}")
             checked += 1
-    assert checked >= 8
+    assert checked >= 11
 
 
 def test_foundationdb_cluster_matches_its_schema() -> None:
     cluster = one("FoundationDBCluster", "workers-fdb")
     jsonschema.validate(cluster, FOUNDATIONDB_CLUSTER_SCHEMA)
+
+
+FDB_UID = 4059
+"""The user and group the FoundationDB images run as (the operator's samples use it too)."""
+
+MONITOR_VERBS = {"get", "watch", "update", "patch"}
+"""What fdb-kubernetes-monitor does to its own pod: read it, follow it, annotate it."""
+
+
+def fdb_pod_spec() -> dict[str, Any]:
+    spec: dict[str, Any] = one("FoundationDBCluster", "workers-fdb")["spec"]["processes"][
+        "general"
+    ]["podTemplate"]["spec"]
+    return spec
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_the_foundationdb_pod_template_is_a_valid_pod_spec(version: str) -> None:
+    """The operator merges it into each pod: a misspelt field (serviceAcountName, fsgroup)
+    would be dropped silently by the CRD's schema, so check it as the Pod it becomes."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}, "spec": fdb_pod_spec()}
+    try:
+        kubernetes_validate.validate(pod, version, strict=True)
+    except kubernetes_validate.ValidationError as e:
+        path = ".".join(str(p) for p in e.path)
+        pytest.fail(f"podTemplate.spec: {path}: {e.message}")
+
+
+def test_the_foundationdb_pods_run_as_the_service_account_of_the_base() -> None:
+    cluster = one("FoundationDBCluster", "workers-fdb")
+    assert cluster["spec"].get("imageType", "unified") == "unified", "operator v2's default"
+    spec = fdb_pod_spec()
+    account = one("ServiceAccount", spec["serviceAccountName"])
+    assert "serviceAccount" not in spec, "the deprecated alias would only confuse"
+    # The monitor talks to the API with the mounted token: it must be mounted.
+    assert spec.get("automountServiceAccountToken", True) is True
+    assert account.get("automountServiceAccountToken", True) is True
+
+
+def test_the_role_lets_the_monitor_read_watch_and_annotate_pods() -> None:
+    account = fdb_pod_spec()["serviceAccountName"]
+    (binding,) = [
+        o
+        for _, o in objects()
+        if o["kind"] == "RoleBinding"
+        and any(s["kind"] == "ServiceAccount" and s["name"] == account for s in o["subjects"])
+    ]
+    ref = binding["roleRef"]
+    assert ref["apiGroup"] == "rbac.authorization.k8s.io"
+    assert ref["kind"] == "Role", "a namespaced Role: the monitor needs nothing cluster-wide"
+    role = one("Role", ref["name"])
+    granted = {
+        verb
+        for rule in role["rules"]
+        if "" in rule["apiGroups"] and "pods" in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    assert granted >= MONITOR_VERBS, f"missing on pods: {sorted(MONITOR_VERBS - granted)}"
+    assert "*" not in granted and "delete" not in granted and "create" not in granted
+    resources = {r for rule in role["rules"] for r in rule["resources"]}
+    assert resources == {"pods"}, "nothing beyond its own kind of object"
+
+
+def test_the_binding_names_the_account_in_its_own_namespace() -> None:
+    account = fdb_pod_spec()["serviceAccountName"]
+    namespace = kustomization()["namespace"]
+    binding = one("RoleBinding", account)
+    role = one("Role", binding["roleRef"]["name"])
+    for obj in (one("ServiceAccount", account), role, binding):
+        found = obj["metadata"].get("namespace", namespace)
+        assert found == namespace, f"{obj['kind']} in {found}, the base is {namespace}"
+    # Without a namespace, a RoleBinding's ServiceAccount subject is the binding's own.
+    (subject,) = binding["subjects"]
+    assert subject in (
+        {"kind": "ServiceAccount", "name": account},
+        {"kind": "ServiceAccount", "name": account, "namespace": namespace},
+    )
+
+
+def test_the_rendered_base_binds_the_account_where_the_cluster_runs() -> None:
+    """What `kubectl apply -k` sends: kustomize fills in every namespace, subjects included."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl not installed (its built-in kustomize renders the base)")
+    result = subprocess.run(
+        [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    rendered = [d for d in yaml.safe_load_all(result.stdout) if d]
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in rendered}
+    cluster = by_kind[("FoundationDBCluster", "workers-fdb")]
+    spec = cluster["spec"]["processes"]["general"]["podTemplate"]["spec"]
+    namespace = cluster["metadata"]["namespace"]
+    account = by_kind[("ServiceAccount", spec["serviceAccountName"])]
+    binding = by_kind[("RoleBinding", spec["serviceAccountName"])]
+    assert account["metadata"]["namespace"] == namespace
+    assert binding["metadata"]["namespace"] == namespace
+    assert by_kind[("Role", binding["roleRef"]["name"])]["metadata"]["namespace"] == namespace
+    subject = {"kind": "ServiceAccount", "name": account["metadata"]["name"]}
+    assert binding["subjects"] == [{**subject, "namespace": namespace}]
+
+
+def test_the_foundationdb_volumes_are_writable_by_the_images_user() -> None:
+    security = fdb_pod_spec()["securityContext"]
+    assert security["fsGroup"] == FDB_UID, "a new volume is root's until fsGroup hands it over"
+    assert security["runAsUser"] == FDB_UID
+    assert security["runAsGroup"] == FDB_UID
 
 
 def test_the_cluster_runs_the_client_library_version_of_the_image() -> None:
