@@ -274,11 +274,24 @@ def test_pods_read_the_cluster_file_the_operator_publishes(deployment: str) -> N
     (volume,) = [v for v in spec["volumes"] if "configMap" in v and "items" in v["configMap"]]
     assert volume["configMap"]["name"] == f"{cluster}-config"
     assert volume["configMap"]["items"] == [{"key": "cluster-file", "path": "fdb.cluster"}]
-    (container,) = spec["containers"]
-    (mount,) = [m for m in container["volumeMounts"] if m["name"] == volume["name"]]
+    (copy,) = spec["initContainers"]
+    (mount,) = [m for m in copy["volumeMounts"] if m["name"] == volume["name"]]
     assert "subPath" not in mount, "a subPath mount never sees the operator's updates"
+    # the client gets a writable copy (it records coordinator changes there): an emptyDir
+    (writable,) = [m for m in copy["volumeMounts"] if m["name"] != volume["name"]]
+    assert {"name": writable["name"], "emptyDir": {}} in spec["volumes"]
+    assert copy["command"] == [
+        "cp",
+        f"{mount['mountPath']}/fdb.cluster",
+        f"{writable['mountPath']}/fdb.cluster",
+    ]
+    (container,) = spec["containers"]
+    assert {"name": writable["name"], "mountPath": writable["mountPath"]} in container[
+        "volumeMounts"
+    ]
+    assert all(m["name"] != volume["name"] for m in container["volumeMounts"])
     store_url = one("ConfigMap", "workers-settings")["data"]["STORE_URL"]
-    assert store_url == f"fdb://{mount['mountPath']}/fdb.cluster"
+    assert store_url == f"fdb://{writable['mountPath']}/fdb.cluster"
 
 
 def test_workers_run_at_least_two_replicas_with_probes_on_the_metrics_port() -> None:
