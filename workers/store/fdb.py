@@ -16,9 +16,16 @@ from typing import Any, TypeVar, cast
 
 from workers.store.error_codes import (
     COMMIT_UNKNOWN_RESULT,
+    INVERTED_RANGE,
+    KEY_LIMIT,
+    KEY_OUTSIDE_LEGAL_RANGE,
+    KEY_TOO_LARGE,
+    MAX_KEY,
     NOT_COMMITTED,
-    RETRYABLE,
     TRANSACTION_READ_ONLY,
+    TRANSACTION_TIMED_OUT,
+    VALUE_LIMIT,
+    VALUE_TOO_LARGE,
     StoreError,
     StoreUnavailable,
 )
@@ -28,7 +35,6 @@ from workers.store.port import KeyValue, encode_int64
 T = TypeVar("T")
 
 API_VERSION = 730  # bindings pinned to 7.3.*: never newer than the cluster's client library
-TRANSACTION_TIMED_OUT = 1031
 NO_CLIENT = (
     "FoundationDB client library (libfdb_c) not found: install the FoundationDB client package "
     "(foundationdb-clients 7.3.x) on this machine, or use a sqlite:/// STORE_URL"
@@ -51,7 +57,13 @@ def load_fdb() -> ModuleType:
 
 
 class FdbTransaction:
-    """The port's `Transaction` over an `fdb.Transaction`; FDBError becomes StoreError here."""
+    """The port's `Transaction` over an `fdb.Transaction`; FDBError becomes StoreError here.
+
+    The C client defers the errors of `set`, `add`, `clear` and `clear_range` (key or value too
+    large, key past \\xff, inverted range) to the next read or the commit, where they fail the
+    whole transaction. They are checked here instead, and raised at the call, as SQLite does:
+    the same code fails the same way, at the same place, on both engines.
+    """
 
     def __init__(self, tr: Any, fdb: ModuleType, *, read_only: bool = False) -> None:
         self._tr = tr
@@ -65,6 +77,14 @@ class FdbTransaction:
 
     def _error(self, e: Any) -> StoreError:
         return StoreError(cast(int, e.code), str(e))
+
+    @staticmethod
+    def _check_write_key(key: bytes) -> None:
+        """ReadYourWritesTransaction::set's checks, in its order: 2004, then 2102."""
+        if key >= MAX_KEY:
+            raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, f"key {key[:16]!r}... is at or past \\xff")
+        if len(key) > KEY_LIMIT:
+            raise StoreError(KEY_TOO_LARGE, f"{len(key)} bytes")
 
     def get(self, key: bytes) -> bytes | None:
         try:
@@ -96,6 +116,10 @@ class FdbTransaction:
 
     def set(self, key: bytes, value: bytes) -> None:
         self._writable()
+        if len(key) > KEY_LIMIT or key >= MAX_KEY:
+            self._check_write_key(key)
+        if len(value) > VALUE_LIMIT:
+            raise StoreError(VALUE_TOO_LARGE, f"{len(value)} bytes")
         try:
             self._tr.set(key, value)
         except self._fdb.FDBError as e:
@@ -103,13 +127,21 @@ class FdbTransaction:
 
     def clear(self, key: bytes) -> None:
         self._writable()
-        try:
+        if key >= MAX_KEY:
+            raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, "clear past \\xff")
+        try:  # a key longer than 10,000 bytes: the client ignores it (no such key can exist)
             self._tr.clear(key)
         except self._fdb.FDBError as e:
             raise self._error(e) from e
 
     def clear_range(self, begin: bytes, end: bytes) -> None:
+        """begin > end is refused (the client would fail the commit with 2005); begin == end
+        clears nothing, as on SQLite."""
         self._writable()
+        if begin > end:
+            raise StoreError(INVERTED_RANGE, f"clear_range({begin[:16]!r}..., {end[:16]!r}...)")
+        if begin > MAX_KEY or end > MAX_KEY:
+            raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, "clear_range past \\xff")
         try:
             self._tr.clear_range(begin, end)
         except self._fdb.FDBError as e:
@@ -117,6 +149,7 @@ class FdbTransaction:
 
     def add(self, key: bytes, delta: int) -> None:
         self._writable()
+        self._check_write_key(key)
         try:
             self._tr.add(key, encode_int64(delta))
         except self._fdb.FDBError as e:
@@ -182,41 +215,67 @@ class FdbStore:
         return self._run(fn, write=False)
 
     def _run(self, fn: Callable[[FdbTransaction], T], *, write: bool) -> T:
+        """`@fdb.transactional`'s loop: every error goes to `tr.on_error`, which backs off and
+        resets for the codes the client retries (`RETRYABLE`) and raises anything else again;
+        at most `max_retries` retries. 1031, from the body or from the back-off, is
+        StoreUnavailable: the whole budget (`total_timeout_s`) is spent, try again later."""
         fdb = self._fdb
         tr = self._new_transaction()
         attempt = 0
         while True:
             try:
-                result = fn(FdbTransaction(tr, fdb, read_only=not write))
-                if not write:
-                    return result
-                fault = self.faults.next_commit() if self.faults else None
-                if fault == NOT_COMMITTED:
-                    raise fdb.FDBError(NOT_COMMITTED)
-                tr.commit().wait()
-                with self._stats:
-                    self.commits += 1
-                if fault == COMMIT_UNKNOWN_RESULT:
-                    raise fdb.FDBError(COMMIT_UNKNOWN_RESULT)
-                return result
-            except (StoreError, fdb.FDBError) as e:
-                code = cast(int, e.code)
-                error = e if isinstance(e, StoreError) else StoreError(code, str(e))
-            if code == TRANSACTION_TIMED_OUT:
+                return self._attempt(tr, fn, write)
+            except fdb.FDBError as e:
+                error = StoreError(cast(int, e.code), str(e))
+                error.__cause__ = e
+            except StoreUnavailable:
+                raise
+            except StoreError as e:
+                error = e
+            if error.code == TRANSACTION_TIMED_OUT:
                 raise StoreUnavailable(f"FoundationDB transaction timed out: {error}") from error
-            if code not in RETRYABLE or attempt >= self.max_retries:
+            if error.code <= 0 or attempt >= self.max_retries:
                 raise error
+            self._back_off(tr, error)
             attempt += 1
             with self._stats:
                 self.retries += 1
-            try:
-                tr.on_error(code).wait()  # FoundationDB's own backoff and reset
-            except fdb.FDBError as e:
-                raise StoreError(cast(int, e.code), str(e)) from error
+
+    def _attempt(self, tr: Any, fn: Callable[[FdbTransaction], T], write: bool) -> T:
+        result = fn(FdbTransaction(tr, self._fdb, read_only=not write))
+        if not write:
+            return result
+        fault = self.faults.next_commit() if self.faults else None
+        if fault == NOT_COMMITTED:
+            raise self._fdb.FDBError(NOT_COMMITTED)
+        tr.commit().wait()
+        with self._stats:
+            self.commits += 1
+        if fault == COMMIT_UNKNOWN_RESULT:
+            raise self._fdb.FDBError(COMMIT_UNKNOWN_RESULT)
+        return result
+
+    def _back_off(self, tr: Any, error: StoreError) -> None:
+        """FoundationDB's own back-off and reset; raises unless the client retries the code."""
+        try:
+            tr.on_error(error.code).wait()
+        except self._fdb.FDBError as e:
+            code = cast(int, e.code)
+            if code == TRANSACTION_TIMED_OUT:
+                raise StoreUnavailable(
+                    f"FoundationDB transaction timed out while backing off from {error}: {e}"
+                ) from error
+            if code == error.code:
+                raise error from error.__cause__  # not retried: the error as it came
+            raise StoreError(code, f"{e}, while backing off from {error}") from error
 
     def _new_transaction(self) -> Any:
-        tr = self._db.create_transaction()
-        tr.options.set_timeout(self.total_timeout_ms)
+        try:
+            tr = self._db.create_transaction()
+            tr.options.set_timeout(self.total_timeout_ms)
+        except self._fdb.FDBError as e:
+            where = self.cluster_file or "default cluster file"
+            raise StoreUnavailable(f"cannot start a FoundationDB transaction ({where}): {e}") from e
         return tr
 
     async def close(self) -> None:

@@ -21,11 +21,16 @@ from pathlib import Path
 from typing import NamedTuple, ParamSpec, TypeVar
 
 from workers.store.error_codes import (
+    INVERTED_RANGE,
+    KEY_LIMIT,
+    KEY_OUTSIDE_LEGAL_RANGE,
     KEY_TOO_LARGE,
+    MAX_KEY,
     NOT_COMMITTED,
     TRANSACTION_READ_ONLY,
     TRANSACTION_TOO_LARGE,
     TRANSACTION_TOO_OLD,
+    VALUE_LIMIT,
     VALUE_TOO_LARGE,
     StoreError,
 )
@@ -36,11 +41,7 @@ from workers.store.prepared import PreparedTransaction, prepare, reads_still_hol
 T = TypeVar("T")
 P = ParamSpec("P")
 
-KEY_LIMIT = 10_000
-VALUE_LIMIT = 100_000
 TRANSACTION_LIMIT = 10_000_000
-KEY_OUTSIDE_LEGAL_RANGE = 2004  # FoundationDB rejects user keys at or past b"\xff"
-MAX_KEY = b"\xff"
 IN_CHUNK = 500
 BUSY_TIMEOUT_MS = 10_000
 COMMITS_REMEMBERED = 8  # recent commits whose written keys can vouch for a prepared snapshot
@@ -120,10 +121,11 @@ class SqliteTransaction:
 
     @staticmethod
     def _check_write_key(key: bytes) -> None:
-        if len(key) > KEY_LIMIT:
-            raise StoreError(KEY_TOO_LARGE, f"{len(key)} bytes")
+        """In FoundationDB's order (ReadYourWritesTransaction::set): 2004, then 2102."""
         if key >= MAX_KEY:
             raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, f"key {key[:16]!r}... is at or past \\xff")
+        if len(key) > KEY_LIMIT:
+            raise StoreError(KEY_TOO_LARGE, f"{len(key)} bytes")
 
     def _flush(self) -> None:
         if self.written is not None:
@@ -196,10 +198,10 @@ class SqliteTransaction:
 
     def clear(self, key: bytes) -> None:
         self._check_writable()
-        if len(key) > KEY_LIMIT:
-            return  # FoundationDB ignores it: no such key can exist
         if key >= MAX_KEY:
             raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, "clear past \\xff")
+        if len(key) > KEY_LIMIT:
+            return  # FoundationDB ignores it: no such key can exist
         self._grow(len(key))
         self._sets.pop(key, None)
         self._adds.pop(key, None)
@@ -208,11 +210,15 @@ class SqliteTransaction:
         self._conn.execute("DELETE FROM kv WHERE k = ?", (key,))
 
     def clear_range(self, begin: bytes, end: bytes) -> None:
+        """An inverted range (begin > end) is refused here, as `FdbTransaction` refuses it
+        (FoundationDB would fail the commit with it); begin == end clears nothing."""
         self._check_writable()
+        if begin > end:
+            raise StoreError(INVERTED_RANGE, f"clear_range({begin[:16]!r}..., {end[:16]!r}...)")
         if begin > MAX_KEY or end > MAX_KEY:
             raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, "clear_range past \\xff")
         self._grow(len(begin) + len(end))
-        if begin >= end:
+        if begin == end:
             return
         self._flush()
         self.written = None

@@ -8,7 +8,12 @@ import threading
 
 import pytest
 
-from workers.store.error_codes import NOT_COMMITTED, TRANSACTION_READ_ONLY, StoreError
+from workers.store.error_codes import (
+    INVERTED_RANGE,
+    NOT_COMMITTED,
+    TRANSACTION_READ_ONLY,
+    StoreError,
+)
 from workers.store.port import Store, Transaction, decode_int64, encode_int64
 from workers.store.sqlite import SqliteStore
 
@@ -92,6 +97,31 @@ async def test_clear_range_removes_exactly_the_keys_in_the_range(
     await store.transact(lambda tr: tr.clear_range(prefix + b"\x02", prefix + b"\x08"))
     got = await store.transact(lambda tr: tr.get_range(prefix, prefix_end))
     assert [k[-1] for k, _ in got] == [0, 1, 8, 9]
+
+
+async def test_an_inverted_clear_range_is_refused_at_the_call_and_an_empty_one_clears_nothing(
+    store: Store, prefix: bytes, prefix_end: bytes
+) -> None:
+    """begin > end raises 2005 where it is called, on every engine (FoundationDB's client would
+    only fail the commit with it; SQLite used to ignore it); begin == end is a no-op."""
+    a, b = prefix + b"a", prefix + b"b"
+    await put(store, {a: b"1", b: b"2"})
+
+    def handled(tr: Transaction) -> int:
+        tr.set(prefix + b"c", b"3")
+        try:
+            tr.clear_range(b, a)
+        except StoreError as e:
+            return e.code
+        return 0
+
+    assert await store.transact(handled) == INVERTED_RANGE  # and the transaction commits
+    with pytest.raises(StoreError) as info:
+        await store.transact(lambda tr: (tr.set(prefix + b"d", b"4"), tr.clear_range(b, a)))
+    assert (info.value.code, info.value.retryable) == (INVERTED_RANGE, False)
+    await store.transact(lambda tr: (tr.clear_range(a, a), tr.clear_range(prefix_end, prefix_end)))
+    got = await store.transact(lambda tr: tr.get_range(prefix, prefix_end))
+    assert got == [(a, b"1"), (b, b"2"), (prefix + b"c", b"3")]
 
 
 async def test_add_counts_from_zero_takes_negatives_and_sums_many_adds_in_one_transaction(
