@@ -1,8 +1,9 @@
 """A job run in its own OS process, for the kill and two-scheduler tests.
 
-    jobs_child.py DB JOB --now ISO [--batch N] [--owner NAME] [--out FILE] [--hold-until FILE]
+    jobs_child.py STORE_URL JOB --now ISO [--key-root ROOT] [--batch N] [--owner NAME]
+                  [--out FILE] [--hold-until FILE]
 
-Runs `run_job` on the SQLite file DB with a fixed clock and writes the summary (as JSON) to
+Runs `run_job` on the store at STORE_URL with a fixed clock and writes the summary (as JSON) to
 --out. With --hold-until, the first batch waits until that file exists: a run that got the
 lease keeps it while the test lets a second process try for it.
 """
@@ -21,6 +22,7 @@ from workers.jobs.executor import run_job
 from workers.jobs.summary import JobProgress
 from workers.repositories import Repositories
 from workers.store import open_store
+from workers.store.keys import Keys
 
 DEADLINE_S = 60.0
 
@@ -35,8 +37,10 @@ def wait_for(path: Path) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
-    url = f"sqlite:///{args.db}"
-    settings = Config(_env_file=None, store_url=url, purge_batch_size=args.batch)  # type: ignore[call-arg]
+    url = args.store_url
+    settings = Config(  # type: ignore[call-arg]
+        _env_file=None, store_url=url, key_root=args.key_root, purge_batch_size=args.batch
+    )
     store = open_store(url)
     now = datetime.fromisoformat(args.now)
     held: list[bool] = []
@@ -49,7 +53,7 @@ async def main(args: argparse.Namespace) -> None:
     summary = await run_job(
         args.job,
         store,
-        Repositories(),
+        Repositories(Keys((args.key_root,))),
         settings,
         clock=lambda: now,
         progress=progress,
@@ -62,9 +66,10 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("db")
+    parser.add_argument("store_url")
     parser.add_argument("job")
     parser.add_argument("--now", required=True)
+    parser.add_argument("--key-root", default="ide")
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--owner")
     parser.add_argument("--out")

@@ -9,6 +9,7 @@ from uuid import uuid4
 import pytest
 from jobs_support import FakeClock, Seeder, assert_clean, days_ago, receipts, remaining_audit_ids
 
+from tests.helpers import store_url
 from workers.config import Config
 from workers.jobs.executor import run_job
 from workers.repositories import Repositories
@@ -18,7 +19,8 @@ from workers.store import FaultInjector, Store, open_store
 @pytest.fixture
 async def faulty(db_path: Path) -> AsyncIterator[Store]:
     """The same file, through an engine that fails commits: 1021 every 3rd, 1020 every 7th."""
-    s = open_store(f"sqlite:///{db_path}", faults=FaultInjector.parse("1021:every:3,1020:every:7"))
+    faults = FaultInjector.parse("1021:every:3,1020:every:7")
+    s = open_store(store_url(db_path), faults=faults)
     yield s
     await s.close()
 

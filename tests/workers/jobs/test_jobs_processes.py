@@ -27,6 +27,7 @@ from jobs_support import (
     remaining_audit_ids,
 )
 
+from tests.helpers import store_url
 from workers.config import Config
 from workers.jobs.executor import run_job
 from workers.repositories import Repositories
@@ -39,12 +40,15 @@ DEADLINE_S = 30.0
 class Children:
     """Starts job runs in their own processes; kills and reaps what is left at teardown."""
 
-    def __init__(self, logs: Path) -> None:
+    def __init__(self, logs: Path, key_root: str) -> None:
         self.logs = logs
+        self.key_root = key_root
         self.running: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
 
     def start(self, db: Path, job: str, now: FakeClock, *extra: str) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, str(CHILD), str(db), job, "--now", now().isoformat(), *extra]
+        """A job run on the tests' store (TEST_STORE_URL, or the SQLite file `db`)."""
+        cmd = [sys.executable, str(CHILD), store_url(db), job, "--now", now().isoformat()]
+        cmd += ["--key-root", self.key_root, *extra]
         log = (self.logs / f"child-{len(self.running)}.log").open("wb")
         child = subprocess.Popen(cmd, stderr=log)
         self.running.append((child, log))
@@ -63,8 +67,8 @@ class Children:
 
 
 @pytest.fixture
-def children(tmp_path: Path) -> Iterator[Children]:
-    spawned = Children(tmp_path)
+def children(tmp_path: Path, key_root: str) -> Iterator[Children]:
+    spawned = Children(tmp_path, key_root)
     yield spawned
     spawned.close()
 
