@@ -122,3 +122,12 @@ class StoreUnavailable(StoreError):
     @property
     def retryable(self) -> bool:
         return True
+
+
+def check_write_key(key: bytes) -> None:
+    """A written key's checks, in FoundationDB's order (ReadYourWritesTransaction::set): 2004
+    (at or past \\xff), then 2102 (too large). Both engines raise them at the call."""
+    if key >= MAX_KEY:
+        raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, f"key {key[:16]!r}... is at or past \\xff")
+    if len(key) > KEY_LIMIT:
+        raise StoreError(KEY_TOO_LARGE, f"{len(key)} bytes")

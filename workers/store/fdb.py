@@ -19,7 +19,6 @@ from workers.store.error_codes import (
     INVERTED_RANGE,
     KEY_LIMIT,
     KEY_OUTSIDE_LEGAL_RANGE,
-    KEY_TOO_LARGE,
     MAX_KEY,
     NOT_COMMITTED,
     TRANSACTION_READ_ONLY,
@@ -28,6 +27,7 @@ from workers.store.error_codes import (
     VALUE_TOO_LARGE,
     StoreError,
     StoreUnavailable,
+    check_write_key,
 )
 from workers.store.faults import FaultInjector
 from workers.store.port import KeyValue, encode_int64
@@ -78,14 +78,6 @@ class FdbTransaction:
     def _error(self, e: Any) -> StoreError:
         return StoreError(cast(int, e.code), str(e))
 
-    @staticmethod
-    def _check_write_key(key: bytes) -> None:
-        """ReadYourWritesTransaction::set's checks, in its order: 2004, then 2102."""
-        if key >= MAX_KEY:
-            raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, f"key {key[:16]!r}... is at or past \\xff")
-        if len(key) > KEY_LIMIT:
-            raise StoreError(KEY_TOO_LARGE, f"{len(key)} bytes")
-
     def get(self, key: bytes) -> bytes | None:
         try:
             return cast(bytes | None, self._tr.get(key).value)
@@ -117,7 +109,7 @@ class FdbTransaction:
     def set(self, key: bytes, value: bytes) -> None:
         self._writable()
         if len(key) > KEY_LIMIT or key >= MAX_KEY:
-            self._check_write_key(key)
+            check_write_key(key)
         if len(value) > VALUE_LIMIT:
             raise StoreError(VALUE_TOO_LARGE, f"{len(value)} bytes")
         try:
@@ -149,7 +141,7 @@ class FdbTransaction:
 
     def add(self, key: bytes, delta: int) -> None:
         self._writable()
-        self._check_write_key(key)
+        check_write_key(key)
         try:
             self._tr.add(key, encode_int64(delta))
         except self._fdb.FDBError as e:

@@ -24,7 +24,6 @@ from workers.store.error_codes import (
     INVERTED_RANGE,
     KEY_LIMIT,
     KEY_OUTSIDE_LEGAL_RANGE,
-    KEY_TOO_LARGE,
     MAX_KEY,
     NOT_COMMITTED,
     TRANSACTION_READ_ONLY,
@@ -33,6 +32,7 @@ from workers.store.error_codes import (
     VALUE_LIMIT,
     VALUE_TOO_LARGE,
     StoreError,
+    check_write_key,
 )
 from workers.store.faults import FaultInjector
 from workers.store.port import KeyValue, Transaction, add_int64, decode_int64
@@ -119,14 +119,6 @@ class SqliteTransaction:
         if self._size > TRANSACTION_LIMIT:
             raise StoreError(TRANSACTION_TOO_LARGE, f"{self._size} bytes")
 
-    @staticmethod
-    def _check_write_key(key: bytes) -> None:
-        """In FoundationDB's order (ReadYourWritesTransaction::set): 2004, then 2102."""
-        if key >= MAX_KEY:
-            raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, f"key {key[:16]!r}... is at or past \\xff")
-        if len(key) > KEY_LIMIT:
-            raise StoreError(KEY_TOO_LARGE, f"{len(key)} bytes")
-
     def _flush(self) -> None:
         if self.written is not None:
             self.written.update(self._sets)
@@ -188,7 +180,7 @@ class SqliteTransaction:
         if self._read_only or not self._open or time.monotonic() > self._deadline:
             self._check_writable()
         if len(key) > KEY_LIMIT or key >= MAX_KEY:
-            self._check_write_key(key)
+            check_write_key(key)
         if len(value) > VALUE_LIMIT:
             raise StoreError(VALUE_TOO_LARGE, f"{len(value)} bytes")
         self._grow(len(key) + len(value))
@@ -226,7 +218,7 @@ class SqliteTransaction:
 
     def add(self, key: bytes, delta: int) -> None:
         self._check_writable()
-        self._check_write_key(key)
+        check_write_key(key)
         self._grow(len(key) + 8)
         if key in self._sets:
             self._sets[key] = add_int64(self._sets[key], delta)
@@ -292,7 +284,7 @@ def plan_writes(prepared: PreparedTransaction) -> WritePlan:
     if too_long or (values and max(map(len, values)) > VALUE_LIMIT):
         _refuse_like_a_transaction(prepared)
     for key in adds:
-        SqliteTransaction._check_write_key(key)
+        check_write_key(key)
     if size > TRANSACTION_LIMIT:
         raise StoreError(TRANSACTION_TOO_LARGE, f"{size} bytes")
     flat: list[bytes] = [b""] * (2 * len(keys))  # key, value, key, value, ...
@@ -311,7 +303,7 @@ def _wrapped(adds: dict[bytes, int]) -> list[tuple[bytes, bytes]]:
 def _refuse_like_a_transaction(prepared: PreparedTransaction) -> None:
     """The first limit the writes break, checked in the order `fn` made them (as `set` does)."""
     for key, value in prepared.sets.items():
-        SqliteTransaction._check_write_key(key)
+        check_write_key(key)
         if len(value) > VALUE_LIMIT:
             raise StoreError(VALUE_TOO_LARGE, f"{len(value)} bytes")
 
