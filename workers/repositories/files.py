@@ -108,16 +108,9 @@ class FileRepository(Repository):
                 return self._refold(tr, tk, step)
         if unseen and self._too_late(tr, tk, step, carried.values(), known):
             return "too late"
-        fold = Fold(dict(live))
-        fold.apply(step)
-        self._carry_over(tr, tk, session, carried)
-        for path in step.paths():
-            entry = FileHistoryEntry(version=version, step=step, after=fold.live.get(path))
-            first = path in unseen and path not in carried
-            self.history.put(tr, tk, session, path, entry, newest=True, first=first)
         before = {f.id: f for f in live.values() if f is not None}  # == their stored records
         stored = before | ({step.restored.id: step.restored} if step.restored else {})
-        self._write(tr, fold, before, stored)
+        self._fold(tr, tk, step, live, {path: [] for path in live}, carried, unseen, stored)
         return "applied"
 
     def _refold(self, tr: Transaction, tk: TenantKeys, step: FileStep) -> Fate:
@@ -151,6 +144,24 @@ class FileRepository(Repository):
                 queue.extend(e.step.paths() if e.step else ())
         if self._too_late(tr, tk, step, carried.values()):
             return "too late"
+        self._fold(tr, tk, step, live, later, carried, unseen)
+        return "applied"
+
+    def _fold(
+        self,
+        tr: Transaction,
+        tk: TenantKeys,
+        step: FileStep,
+        live: dict[str, File | None],
+        later: dict[str, list[FileHistoryEntry]],
+        carried: dict[str, File],
+        unseen: set[str],
+        stored: dict[UUID, File] | None = None,
+    ) -> None:
+        """Fold `step` and the `later` steps of each path from the `live` state before them;
+        store the history entries and files that changed. `stored`: the records of the files
+        involved when the caller knows them (in order, they are the paths' heads); else read."""
+        session, version = step.workspace_session_id, step.version
         steps = {version: step} | {e.version: e.step for es in later.values() for e in es if e.step}
         fold = Fold(dict(live))
         afters: dict[tuple[str, str], File | None] = {}
@@ -174,11 +185,13 @@ class FileRepository(Repository):
             for e in since:
                 if e.after is not None:
                     before.setdefault(e.after.id, e.after)
-        ids = list(before.keys() | fold.gone.keys() | {f.id for f in fold.live.values() if f})
-        raws = tr.get_many([tk.files.key(i) for i in ids])
-        stored = {i: File.model_validate_json(raw) for i, raw in zip(ids, raws, strict=True) if raw}
+        if stored is None:
+            ids = list(before.keys() | fold.gone.keys() | {f.id for f in fold.live.values() if f})
+            raws = tr.get_many([tk.files.key(i) for i in ids])
+            stored = {
+                i: File.model_validate_json(raw) for i, raw in zip(ids, raws, strict=True) if raw
+            }
         self._write(tr, fold, before, stored)
-        return "applied"
 
     def _live_many(self, tr: Transaction, where: list[Where]) -> dict[Where, File | None]:
         """The live files at (tenant, session, path)s, in two reads."""

@@ -131,3 +131,12 @@ def check_write_key(key: bytes) -> None:
         raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, f"key {key[:16]!r}... is at or past \\xff")
     if len(key) > KEY_LIMIT:
         raise StoreError(KEY_TOO_LARGE, f"{len(key)} bytes")
+
+
+def check_clear_range(begin: bytes, end: bytes) -> None:
+    """A cleared range's checks, on both engines: 2005 (begin > end: FoundationDB would fail
+    the commit with it), then 2004 (a bound past \\xff). begin == end clears nothing."""
+    if begin > end:
+        raise StoreError(INVERTED_RANGE, f"clear_range({begin[:16]!r}..., {end[:16]!r}...)")
+    if begin > MAX_KEY or end > MAX_KEY:
+        raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, "clear_range past \\xff")

@@ -16,7 +16,6 @@ from typing import Any, TypeVar, cast
 
 from workers.store.error_codes import (
     COMMIT_UNKNOWN_RESULT,
-    INVERTED_RANGE,
     KEY_LIMIT,
     KEY_OUTSIDE_LEGAL_RANGE,
     MAX_KEY,
@@ -27,6 +26,7 @@ from workers.store.error_codes import (
     VALUE_TOO_LARGE,
     StoreError,
     StoreUnavailable,
+    check_clear_range,
     check_write_key,
 )
 from workers.store.faults import FaultInjector
@@ -130,10 +130,7 @@ class FdbTransaction:
         """begin > end is refused (the client would fail the commit with 2005); begin == end
         clears nothing, as on SQLite."""
         self._writable()
-        if begin > end:
-            raise StoreError(INVERTED_RANGE, f"clear_range({begin[:16]!r}..., {end[:16]!r}...)")
-        if begin > MAX_KEY or end > MAX_KEY:
-            raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, "clear_range past \\xff")
+        check_clear_range(begin, end)
         try:
             self._tr.clear_range(begin, end)
         except self._fdb.FDBError as e:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import NamedTuple, ParamSpec, TypeVar
 
 from workers.store.error_codes import (
-    INVERTED_RANGE,
     KEY_LIMIT,
     KEY_OUTSIDE_LEGAL_RANGE,
     MAX_KEY,
@@ -32,6 +31,7 @@ from workers.store.error_codes import (
     VALUE_LIMIT,
     VALUE_TOO_LARGE,
     StoreError,
+    check_clear_range,
     check_write_key,
 )
 from workers.store.faults import FaultInjector
@@ -205,10 +205,7 @@ class SqliteTransaction:
         """An inverted range (begin > end) is refused here, as `FdbTransaction` refuses it
         (FoundationDB would fail the commit with it); begin == end clears nothing."""
         self._check_writable()
-        if begin > end:
-            raise StoreError(INVERTED_RANGE, f"clear_range({begin[:16]!r}..., {end[:16]!r}...)")
-        if begin > MAX_KEY or end > MAX_KEY:
-            raise StoreError(KEY_OUTSIDE_LEGAL_RANGE, "clear_range past \\xff")
+        check_clear_range(begin, end)
         self._grow(len(begin) + len(end))
         if begin == end:
             return
