@@ -140,6 +140,15 @@ class File(Record):
     content_at: datetime | None = None
     """When the event that set the content (size, mime type, checksum) occurred; None: no
     content yet, or a record written before this field."""
+    deleted_version: str | None = None
+    """The `version_of` the step that made it gone: which of the files gone at one path went
+    last, also at equal times. None: live, or deleted outside the history (then `deleted_at`)."""
+
+    def gone_order(self) -> str:
+        """Where it sorts among the files gone at its path."""
+        if self.deleted_version is not None:
+            return self.deleted_version
+        return legacy_version(self.deleted_at or self.updated_at)
 
 
 class FileStep(Record):

@@ -16,7 +16,6 @@ touches, from the state before it (see docs/architecture.md, "Convergence").
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -45,7 +44,7 @@ class Fold:
         elif step.change == "deleted":
             current = self.live.get(step.file_path)
             if current is not None:
-                self._go(current, step.occurred_at)
+                self._go(current, step)
                 self.live[step.file_path] = None
         elif step.change == "accessed":
             current = self.live.get(step.file_path)
@@ -70,7 +69,7 @@ class Fold:
             self.live[target] = _changed(
                 occupant, step, **content, content_at=moving.content_at or step.occurred_at
             )
-            self._go(moving, step.occurred_at)
+            self._go(moving, step)
 
     def _restore(self, step: FileStep, file: File) -> None:
         if any(f is not None and f.id == file.id for f in self.live.values()):
@@ -80,12 +79,24 @@ class Fold:
             return
         last = self.gone.pop(file.id, file)
         self.live[step.file_path] = last.model_copy(
-            update={"file_path": step.file_path, "is_deleted": False, "deleted_at": None}
+            update={
+                "file_path": step.file_path,
+                "is_deleted": False,
+                "deleted_at": None,
+                "deleted_version": None,
+            }
         )
 
-    def _go(self, file: File, at: datetime) -> None:
+    def _go(self, file: File, step: FileStep) -> None:
+        at = step.occurred_at
         self.gone[file.id] = file.model_copy(
-            update={"is_deleted": True, "deleted_at": at, "updated_at": at, "last_event_at": at}
+            update={
+                "is_deleted": True,
+                "deleted_at": at,
+                "deleted_version": step.version,
+                "updated_at": at,
+                "last_event_at": at,
+            }
         )
 
 

@@ -303,12 +303,10 @@ class FileRepository(Repository):
             return self.get_by_id(tr, tenant_id, UUID(bytes=raw_id))
         if not include_deleted:
             return None
-        rows = tr.get_range(*tk.files_gone_by_path.range(session_id, path))
-        ids = [tk.files_gone_by_path.tail(k)[-1] for k, _ in rows]
-        gone = [
-            File.model_validate_json(r) for r in tr.get_many([tk.files.key(i) for i in ids]) if r
-        ]
-        return max(gone, key=lambda f: (f.deleted_at, f.id.bytes), default=None)
+        rows = tr.get_range(*tk.files_gone_by_path.range(session_id, path), limit=1, reverse=True)
+        if not rows:
+            return None
+        return self.get_by_id(tr, tenant_id, tk.files_gone_by_path.tail(rows[0][0])[-1])
 
     def list_by_session(
         self,
@@ -483,7 +481,7 @@ class FileRepository(Repository):
 
 def _placed(f: File) -> tuple[Any, ...]:
     """What a file's index entries depend on."""
-    return f.workspace_session_id, f.file_path, f.is_deleted, f.deleted_at
+    return f.workspace_session_id, f.file_path, f.is_deleted, f.deleted_at, f.deleted_version
 
 
 def _entries(tk: TenantKeys, f: File) -> dict[bytes, bytes]:
@@ -491,7 +489,7 @@ def _entries(tk: TenantKeys, f: File) -> dict[bytes, bytes]:
     session = f.workspace_session_id
     out = {tk.files_by_session.key(session, f.id): b""}
     if f.is_deleted:
-        out[tk.files_gone_by_path.key(session, f.file_path, f.id)] = b""
+        out[tk.files_gone_by_path.key(session, f.file_path, f.gone_order(), f.id)] = b""
         if f.deleted_at is not None:
             out[tk.files_deleted.key(to_ms(f.deleted_at), f.id)] = b""
     else:

@@ -145,7 +145,7 @@ class TenantKeys:
         self.files_by_session = p(FILES_BY_SESSION)
         self.files_by_path = p(FILES_BY_PATH)
         self.files_deleted = p(FILES_DELETED)
-        self.files_gone_by_path = p(FILES_GONE_BY_PATH)  # (session, path, id): soft-deleted
+        self.files_gone_by_path = p(FILES_GONE_BY_PATH)  # (session, path, gone order, id)
         self.file_history = p(FILE_HISTORY)  # (session, path, version) -> FileHistoryEntry
         self.file_history_head = p(FILE_HISTORY_HEAD)  # (session, path) -> its newest entry
         self.file_history_by_ms = p(FILE_HISTORY_BY_MS)  # (ms, session, path): oldest entry

@@ -263,6 +263,27 @@ async def test_equal_times_the_higher_event_id_is_the_later_of_create_and_delete
     assert len(await every_file(ingestor)) == 1
 
 
+async def test_of_files_gone_at_one_path_at_one_moment_the_last_by_event_id_is_shown(
+    ingestor: Ingestor,
+) -> None:
+    """Created, deleted, re-created, deleted, all at one moment: the event ids order them, and
+    `get_by_path(include_deleted=True)` shows the file the last delete took (event 12), not
+    the one whose id sorts last."""
+    await apply(
+        ingestor,
+        [
+            fc("deleted", "p.py", 1, 3),
+            fc("created", "p.py", 1, 2, b"first"),
+            fc("deleted", "p.py", 1, 12),
+            fc("created", "p.py", 1, 11, b"second"),
+        ],
+    )
+    assert fid(2).bytes > fid(11).bytes  # the ids alone would pick the first file
+    found = await at_path(ingestor, "p.py", include_deleted=True)
+    assert found is not None and (found.id, found.is_deleted) == (fid(11), True)
+    assert found.checksum == sha(b"second")
+
+
 async def test_an_access_counts_only_on_a_live_file_whenever_it_arrives(
     ingestor: Ingestor,
 ) -> None:

@@ -17,7 +17,7 @@ import pytest
 from events.audit_types import AuditEventType
 from events.enums import AgentType, MessageRole, SettingCategory
 from workers.ids import day_of, to_ms
-from workers.records import Agent, Audit, Conversation, File, Message, Setting
+from workers.records import Agent, Audit, Conversation, File, Message, Setting, legacy_version
 from workers.repositories import Repositories
 from workers.repositories.integrity import Problem, check
 from workers.store.keys import TenantKeys
@@ -26,6 +26,7 @@ from workers.store.sqlite import SqliteStore
 
 WHEN = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 MS = to_ms(WHEN)
+GONE = legacy_version(WHEN)  # where a file soft-deleted at WHEN sorts among a path's gone files
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ def drop_file(tr: Transaction, tk: TenantKeys, w: World) -> list[bytes]:
     tr.clear(tk.files.key(w.file))
     return [
         tk.files_by_session.key(w.session, w.file),
-        tk.files_gone_by_path.key(w.session, "src/main.py", w.file),
+        tk.files_gone_by_path.key(w.session, "src/main.py", GONE, w.file),
         tk.files_deleted.key(MS, w.file),
     ]
 
@@ -237,7 +238,7 @@ def lose(index: str, *tail: Any) -> Callable[[Transaction, TenantKeys, World], l
         ("messages", lose("messages_by_conversation", "conversation", MS, "message")),
         ("audit", lose("audit_by_event", AuditEventType.USER_LOGIN.value, MS, "audit")),
         ("audit", lose("audit_by_date", day_of(MS), MS, "audit")),
-        ("files", lose("files_gone_by_path", "session", "src/main.py", "file")),
+        ("files", lose("files_gone_by_path", "session", "src/main.py", GONE, "file")),
         ("files", lose("files_deleted", MS, "file")),
         ("agents", lose("agents_by_type", AgentType.COORDINATOR.value, "agent")),
         (
