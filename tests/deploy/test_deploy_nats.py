@@ -168,17 +168,14 @@ async def test_each_user_publishes_only_its_own_subjects(configured_nats: Runnin
 async def test_the_workers_user_consumes_acks_and_dead_letters(
     configured_nats: RunningNats, tmp_path: Path, start_worker: Any
 ) -> None:
-    fields: dict[str, Any] = {}
-    if "metrics_port" in Config.model_fields:
-        fields["metrics_port"] = 0  # no fixed port in tests
     settings = Config(
         nats_url=configured_nats.url("workers"),
         store_url=f"sqlite:///{tmp_path / 'store.db'}",
         batch_size=50,
         nak_delay_s=0.05,
         data_dir=tmp_path / "data",
+        metrics_port=0,  # no fixed port in tests
         _env_file=None,  # type: ignore[call-arg]
-        **fields,
     )
     worker = await start_worker(settings)  # creates the streams and the durable consumers
     errors: list[str] = []

@@ -1,5 +1,5 @@
-"""The command line: `python -m workers COMMAND` (see `parser`)."""
+"""The command line: `workers COMMAND` or `python -m workers COMMAND` (see `app`)."""
 
-from workers.cli.parser import main, parser
+from workers.cli.app import app, main
 
-__all__ = ["main", "parser"]
+__all__ = ["app", "main"]

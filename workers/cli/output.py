@@ -1,4 +1,5 @@
-"""How the CLI prints records: one readable line each, or JSON (`--json`)."""
+"""How the CLI prints: records as one readable line each or JSON (`--json`), counts with the
+right noun, and JSON of plain data (times as RFC 3339, numbers as numbers)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,20 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "Setting": ("user_id", "category", "key", "value"),
 }
 
+NOUNS = {
+    "conversation": "conversation",
+    "messages": "message",
+    "audit": "audit record",
+    "files": "file",
+    "agents": "agent",
+    "settings": "setting",
+}
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 file`, `3 files`, `0 audit records`, `2 index entries`."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
 
 def human(record: BaseModel, width: int = 60) -> str:
     data = record.model_dump(mode="json")
@@ -32,10 +47,12 @@ def human(record: BaseModel, width: int = 60) -> str:
     return "  ".join(parts)
 
 
-def print_one(record: BaseModel | dict[str, Any], as_json: bool, out: TextIO = sys.stdout) -> None:
-    if isinstance(record, dict):
-        out.write(json.dumps(record, indent=2, default=str) + "\n")
-    elif as_json:
+def print_json(data: Any, out: TextIO = sys.stdout) -> None:
+    out.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def print_one(record: BaseModel, as_json: bool, out: TextIO = sys.stdout) -> None:
+    if as_json:
         out.write(record.model_dump_json(indent=2) + "\n")
     else:
         out.write(human(record, width=10_000) + "\n")

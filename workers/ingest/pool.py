@@ -17,7 +17,9 @@ Children start on the first big batch, in the background: until they are up, big
 are applied in the worker, so none waits for them. They are forked from a fork server (a fresh
 process that imports the worker's modules once, where each spawned child would pay it
 again), never from the worker itself, whose threads (SQLite, NATS) a fork would copy mid-use.
-They ignore Ctrl-C (the worker stops them), and exit when the worker dies, even by SIGKILL.
+They ignore Ctrl-C (the worker stops them) from their first instruction: they are started
+with SIGINT blocked, so a Ctrl-C while one is still starting waits, and is dropped once it
+ignores SIGINT. They exit when the worker dies, even by SIGKILL.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from functools import partial
 from multiprocessing.context import BaseContext
 from typing import Any
@@ -119,7 +122,8 @@ class PreparePool:
                 initargs=(str(self.store.path), self.key_root, self.store.timeout_s),
             )
             # each submit spawns a process while none is idle: these start them all now
-            self._starting = [executor.submit(os.getpid) for _ in range(self.processes)]
+            with _sigint_blocked():
+                self._starting = [executor.submit(os.getpid) for _ in range(self.processes)]
         return self._executor
 
     def pids(self) -> list[int]:
@@ -148,6 +152,24 @@ def _context() -> BaseContext:
     return context
 
 
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread while it starts children (and the fork server, on first
+    use). A process inherits the signal mask of the thread that forks it, across exec too, so
+    each child starts with Ctrl-C held until `_start_child` ignores it: Ctrl-C reaches every
+    process of the group, and one that came before a child's own `signal.signal` killed it
+    (exit 1: the fork server drops a KeyboardInterrupt silently) and broke the pool. A Ctrl-C
+    meant for the worker waits until this returns, a few milliseconds."""
+    if not hasattr(signal, "pthread_sigmask"):  # no masks (Windows): nothing to inherit
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 # What runs in a child process.
 
 _snapshots: SqliteSnapshots | None = None
@@ -157,6 +179,8 @@ _repos: Repositories | None = None
 def _start_child(path: str, key_root: tuple[Any, ...], timeout_s: float) -> None:
     global _snapshots, _repos
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's: it stops the pool
+    if hasattr(signal, "pthread_sigmask"):  # held since the fork (`_sigint_blocked`): dropped
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     threading.Thread(target=_exit_with_worker, daemon=True, name="worker-watch").start()
     _snapshots = SqliteSnapshots(path, timeout_s=timeout_s)
     _repos = Repositories(Keys(key_root))

@@ -27,15 +27,44 @@ async def add_hold(
     clock: Clock = utcnow,
 ) -> Hold:
     """Place a hold (or replace the reason of an existing one). Registers the tenant for jobs."""
+    placed, _ = await place_hold(
+        store, repos, tenant, kind, subject_id, reason, replace=True, clock=clock
+    )
+    return placed
+
+
+async def place_hold(
+    store: Store,
+    repos: Repositories,
+    tenant: UUID,
+    kind: HoldKind,
+    subject_id: UUID | None,
+    reason: str,
+    *,
+    replace: bool = False,
+    clock: Clock = utcnow,
+) -> tuple[Hold, Hold | None]:
+    """Place a hold unless one is in place on the same subject (then, unless `replace`, it is
+    kept as it is). Returns the hold in place after, and the one found before (or None)."""
     check_subject(kind, subject_id)  # before the model: its Literal would hide what is wrong
     hold = Hold(
         tenant_id=tenant, kind=kind, subject_id=subject_id, reason=reason, created_at=clock()
     )
 
-    def put(tr: Transaction) -> Hold:
+    def put(tr: Transaction) -> tuple[Hold, Hold | None]:
+        found = next(
+            (
+                h
+                for h in repos.holds.list(tr, tenant)
+                if (h.kind, h.subject_id) == (kind, subject_id)
+            ),
+            None,
+        )
+        if found is not None and not replace:
+            return found, found
         repos.holds.put(tr, hold)
         repos.tenants.mark_seen(tr, tenant)
-        return hold
+        return hold, found
 
     return await store.transact(put)
 

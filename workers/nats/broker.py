@@ -19,6 +19,7 @@ from faststream.nats.security import (
 from prometheus_client import CollectorRegistry
 
 from workers.config import Config, ConfigError
+from workers.nats.connection import CertificateRefusal, log_nats_error
 from workers.observability.logs import adopt_faststream_logger
 
 
@@ -32,6 +33,9 @@ def nats_tls(settings: Config) -> ssl.SSLContext | None:
         context = ssl.create_default_context(cafile=str(ca) if ca else None)
     except (ssl.SSLError, OSError) as e:
         raise ConfigError(f"NATS_TLS_CA={str(ca)!r}: not a usable CA bundle ({e})") from None
+    # Python 3.13's defaults on every version: a certificate accepted on 3.11 is not refused
+    # after an upgrade (3.13 requires, e.g., an Authority Key Identifier on the server's)
+    context.verify_flags |= ssl.VERIFY_X509_STRICT | ssl.VERIFY_X509_PARTIAL_CHAIN
     if settings.nats_tls_cert and settings.nats_tls_key:
         try:
             context.load_cert_chain(settings.nats_tls_cert, settings.nats_tls_key)
@@ -58,8 +62,10 @@ def nats_security(settings: Config) -> NatsSecurity | None:
 
 
 def nats_connect_options(settings: Config) -> dict[str, Any]:
-    """`nats.connect(url, **options)` keyword arguments for the same credentials and TLS."""
-    return parse_security(nats_security(settings))
+    """`nats.connect(url, **options)` keyword arguments for the same credentials and TLS; a
+    certificate refused either way fails the first connect with `NatsCertificateRefused`."""
+    refusal = CertificateRefusal(settings, others=log_nats_error)
+    return {**parse_security(nats_security(settings)), **refusal.callbacks()}
 
 
 def make_broker(settings: Config, registry: CollectorRegistry | None = None) -> NatsBroker:
@@ -78,4 +84,6 @@ def make_broker(settings: Config, registry: CollectorRegistry | None = None) -> 
         security=nats_security(settings),
         max_reconnect_attempts=-1,  # a worker outlives a NATS outage; /readyz reports it
         middlewares=middlewares,
+        # but not a certificate refused at start-up: that stops it with one line
+        **CertificateRefusal(settings).callbacks(),
     )

@@ -135,3 +135,18 @@ async def replay(nc: Client, letter: DeadLetter) -> None:
 async def connect(url: str, **options: Any) -> Client:
     """A short-lived connection for a command; `options` carry credentials and TLS."""
     return await nats.connect(url, connect_timeout=5, max_reconnect_attempts=1, **options)
+
+
+async def discard(nc: Client, letter: DeadLetter) -> None:
+    """Drop a letter for good (`dlq discard`): the operator decided it will never be replayed."""
+    await nc.jetstream().delete_msg(STREAM_DLQ, letter.seq)
+
+
+def typed(letter: DeadLetter, full: bool = False) -> dict[str, Any]:
+    """A letter as `dlq list|show --json` print it: counts and sequences as numbers (the
+    headers carry them as text); `full` adds the original headers and body."""
+    out = letter.as_dict() if full else letter.summary()
+    for name, header in (("deliveries", DELIVERIES), ("stream_seq", STREAM_SEQ)):
+        text = letter.headers.get(header, "")
+        out[name] = int(text) if text.isdigit() else None
+    return out

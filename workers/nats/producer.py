@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TextIO
 
-import nats
+from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from nats.js.errors import NoStreamResponseError
 
 from events import subjects as s
 from events.audit_types import AuditEventType
@@ -20,9 +24,32 @@ from events.audit_types import AuditEventType
 
 @dataclass
 class PublishReport:
-    published: int = 0
-    duplicates: int = 0  # dropped by JetStream's Nats-Msg-Id window
-    skipped: list[str] | None = None
+    """What JetStream answered: an event counts as stored only once acknowledged."""
+
+    sent: int = 0
+    stored: int = 0
+    duplicates: int = 0  # dropped by JetStream's Nats-Msg-Id window: stored before
+    failures: dict[str, int] = field(default_factory=dict)  # reason -> events
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+    def settle(self, subject: str, ack: asyncio.Future[PubAck]) -> None:
+        """Count one acknowledgement, duplicate or refusal (a done callback)."""
+        if ack.cancelled():
+            reason = "no acknowledgement from JetStream in time"
+        elif isinstance(error := ack.exception(), NoStreamResponseError):
+            reason = f"no stream takes subject {subject!r}"
+        elif error is not None:
+            reason = f"refused on {subject!r}: {error}"
+        elif ack.result().duplicate:
+            self.duplicates += 1
+            return
+        else:
+            self.stored += 1
+            return
+        self.failures[reason] = self.failures.get(reason, 0) + 1
 
 
 def read_events(lines: TextIO, subject: str | None) -> Iterator[tuple[str, bytes, str | None]]:
@@ -56,23 +83,28 @@ def read_events(lines: TextIO, subject: str | None) -> Iterator[tuple[str, bytes
 
 
 async def publish_all(
-    nats_url: str,
+    nc: Client,
     events: Iterable[tuple[str, bytes, str | None]],
     window: int = 2000,
-    **options: Any,
+    ack_timeout_s: float = 10.0,
 ) -> PublishReport:
-    """Publish with `Nats-Msg-Id: <event_id>` so JetStream drops duplicates at the door."""
-    nc = await nats.connect(nats_url, **options)
+    """Publish with `Nats-Msg-Id: <event_id>` (JetStream drops duplicates at the door) and
+    count every acknowledgement: a subject no stream takes is a failure, not a success."""
+    js: JetStreamContext = nc.jetstream(publish_async_max_pending=window)
     report = PublishReport()
-    try:
-        js: JetStreamContext = nc.jetstream(publish_async_max_pending=window)
-        for subject, body, event_id in events:
-            headers = {"Nats-Msg-Id": event_id} if event_id else None
-            await js.publish_async(subject, body, headers=headers)
-            report.published += 1
-        await js.publish_async_completed()
-    finally:
-        await nc.drain()
+    acks: list[asyncio.Future[PubAck]] = []
+    for subject, body, event_id in events:
+        headers = {"Nats-Msg-Id": event_id} if event_id else None
+        ack = await js.publish_async(subject, body, headers=headers)
+        ack.add_done_callback(partial(report.settle, subject))
+        acks.append(ack)
+        report.sent += 1
+    waiting = [a for a in acks if not a.done()]
+    if waiting:
+        _, late = await asyncio.wait(waiting, timeout=ack_timeout_s)
+        for ack in late:
+            ack.cancel()
+        await asyncio.sleep(0)  # let the cancelled futures' callbacks count them
     return report
 
 

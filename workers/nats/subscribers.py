@@ -138,7 +138,19 @@ class BatchConsumer:
         return result.outcome
 
     async def _publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
-        await self.broker.publish(payload, subject, headers=headers, stream=subjects.STREAM_DLQ)
+        await self.broker.publish(
+            payload,
+            subject,
+            headers=headers,
+            stream=subjects.STREAM_DLQ,
+            timeout=DEAD_LETTER_TIMEOUT_S,
+        )
+
+
+DEAD_LETTER_TIMEOUT_S = 5.0
+"""How long writing a dead letter waits for JetStream's ack (nats-py's own default). FastStream's
+0.5 s gave up while a busy disk or a DLQ leader election delayed the ack: the whole batch then
+failed unacknowledged, and its good events waited ACK_WAIT_S for a redelivery."""
 
 
 IDLE_WAIT_S = 5.0

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from workers.config import Config
 from workers.nats.local_server import LocalNatsServer, reachable
 from workers.observability.endpoint import Observability
-from workers.observability.health import nats_check, started_check, store_check
+from workers.observability.health import started_check, store_check
 from workers.service.wiring import open_configured_store, repositories
 from workers.service.worker import build_worker, run_until_stopped
 from workers.tasks import cancel_and_wait
@@ -46,10 +46,8 @@ def stop_on_signals(stop: asyncio.Event) -> None:
 
 async def run_workers(settings: Config, stop: asyncio.Event, obs: Observability) -> None:
     worker = build_worker(settings, metrics=obs.metrics)
-    obs.health.add("nats", nats_check(worker.broker, settings.nats_url))
-    obs.health.add("store", store_check(worker.store))
-    starting = "starting: streams and durable consumers not set up yet"
-    obs.health.add("consumers", started_check(lambda: worker.consuming, starting))
+    for name, check in worker.readiness_checks().items():
+        obs.health.add(name, check)
     log.info("workers consuming from %s into %s", settings.nats_url, settings.store_url)
     await run_until_stopped(worker, stop)
 
@@ -65,6 +63,17 @@ async def run_scheduler_part(settings: Config, stop: asyncio.Event, obs: Observa
         )
     finally:
         await store.close()
+
+
+async def run_watcher_part(settings: Config, stop: asyncio.Event, obs: Observability) -> None:
+    """The file-monitor on WATCH_DIR: ready once its first scan is published."""
+    from workers.watch.runner import build_watcher, target_from_settings, watch_until_stopped
+
+    watcher = build_watcher(settings, target_from_settings(settings))
+    scanned = asyncio.Event()
+    obs.health.add("watcher", started_check(scanned.is_set, "first scan of WATCH_DIR under way"))
+    log.info("watching %s", watcher.root)
+    await watch_until_stopped(watcher, stop, scanned.set)
 
 
 async def run_parts(settings: Config, parts: list[Part]) -> None:
@@ -115,6 +124,8 @@ async def run_system(settings: Config) -> None:
     parts: list[Part] = [run_workers]
     if settings.scheduler_enabled:
         parts.append(run_scheduler_part)
+    if settings.watch_dir is not None:
+        parts.append(run_watcher_part)
     try:
         await run_parts(settings, parts)
     finally:

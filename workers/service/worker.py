@@ -6,7 +6,9 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from faststream.exceptions import IncorrectState
 from faststream.nats import NatsBroker
+from nats.errors import Error as NatsError
 
 from events.subjects import FAMILIES, STREAM_EVENTS
 from workers.config import Config
@@ -16,6 +18,7 @@ from workers.nats.broker import make_broker
 from workers.nats.pending import poll_pending
 from workers.nats.streams import ensure_streams
 from workers.nats.subscribers import BatchConsumer, durable_name, subscribe_all
+from workers.observability.health import Check, nats_check, started_check, store_check
 from workers.observability.metrics import Metrics
 from workers.service.wiring import key_root, open_configured_store, repositories
 from workers.store import Store
@@ -23,6 +26,8 @@ from workers.store.sqlite import SqliteStore
 from workers.tasks import cancel_and_wait, finish_within
 
 log = logging.getLogger(__name__)
+
+STARTING = "starting: streams and durable consumers not set up yet"
 
 
 @dataclass
@@ -35,6 +40,17 @@ class Worker:
     metrics: Metrics
     consuming: bool = False  # streams and durables set up, fetch loops running (/readyz)
     _poller: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    def readiness_checks(self) -> dict[str, Check]:
+        """What this worker's /readyz checks, by name: NATS answers, the store answers a read,
+        and the streams and durables are set up (a connected NATS is not enough: a producer
+        that waits for /readyz must find stream EVENTS). One place, so the process and its
+        tests check the same things."""
+        return {
+            "nats": nats_check(self.broker, self.settings.nats_url),
+            "store": store_check(self.store),
+            "consumers": started_check(lambda: self.consuming, STARTING),
+        }
 
     async def start(self) -> None:
         await self.broker.connect()
@@ -65,7 +81,7 @@ class Worker:
             log.warning("the subscribers did not stop within the grace period")
         unacked = await self.consumer.drain(timeout=left())
         # acks need the connection: it is drained (acks flushed) only now
-        if not await finish_within(self.broker.stop(), max(1.0, left())):
+        if not await self._close_connection(max(1.0, left())):
             log.warning("the NATS connection did not close in time; unflushed acks redeliver")
         if self.ingestor.pool is not None:
             await self.ingestor.pool.close()
@@ -75,6 +91,21 @@ class Worker:
             f"{unacked} messages left for redelivery" if unacked else "every batch in hand acked",
             extra={"unacked": unacked},
         )
+
+    async def _close_connection(self, timeout: float) -> bool:
+        """Drain and close the NATS connection; whether it was done in time. A connection that
+        is down cannot drain (nats-py raises): NATS may stop first, as when Ctrl-C signals the
+        terminal's whole process group, `run`'s nats-server included. Then the client is closed
+        as it is, so the worker still closes its store and exits 0 (unflushed acks redeliver)."""
+        try:
+            return await finish_within(self.broker.stop(), timeout)
+        except NatsError as e:
+            log.warning("NATS is gone (%r): acks not flushed are redelivered", e)
+        try:
+            client = self.broker.config.connection_state.connection
+        except IncorrectState:  # never connected
+            return True
+        return await finish_within(client.close(), timeout)
 
 
 def build_worker(

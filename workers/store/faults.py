@@ -4,15 +4,21 @@
 1021 (commit_unknown_result) is raised *after* the commit was applied: the data is durable, yet
 the caller sees 1021 and `transact` runs `fn` again. A write path that passes under 1021 is one
 that checks its unique marker before writing.
+
+Each injected fault is logged (WARNING, fields `fault` and `commit_attempt`): a process started
+with STORE_FAULTS shows that its faults fired, and fault injection left on by mistake is loud.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections.abc import Iterable
 
 from workers.store.error_codes import COMMIT_UNKNOWN_RESULT, NOT_COMMITTED
+
+log = logging.getLogger(__name__)
 
 _CODES = (NOT_COMMITTED, COMMIT_UNKNOWN_RESULT)
 
@@ -125,7 +131,14 @@ class FaultInjector:
                 self.injected_1020 += 1
             elif chosen == COMMIT_UNKNOWN_RESULT:
                 self.injected_1021 += 1
-            return chosen
+        if chosen is not None:
+            log.warning(
+                "fault injected: %d on commit attempt %d",
+                chosen,
+                n,
+                extra={"fault": chosen, "commit_attempt": n},
+            )
+        return chosen
 
     def __repr__(self) -> str:
         return (

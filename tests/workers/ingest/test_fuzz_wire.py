@@ -1,34 +1,53 @@
-"""Fuzzing the wire: hypothesis-made bodies, bad and good, published to a real worker at once.
+"""Fuzzing the wire: hypothesis-made bodies and subjects, bad and good, against a real worker.
 
 Bad ones are bad by construction (random JSON without an `event_id`, wrong types, invalid UUIDs
-and timestamps, strings past their limit, deep nesting, invalid UTF-8, lone surrogates, empty
-and truncated bodies, arrays and scalars, subjects no producer may use); good ones are the
-contract's examples with fresh ids, random content and random extra fields (which a producer
-may add). Each hypothesis example publishes its whole batch in one go; then every bad body must
-be in the DLQ with a reason, every good one applied, and the same worker still running.
+and timestamps, strings past their limit, deep nesting, invalid UTF-8 anywhere in a body, lone
+surrogate escapes, empty and blank bodies, truncated bodies, arrays and scalars, subjects no
+producer may use); good ones are the contract's examples with fresh ids, random content and
+random extra fields (which a producer may add).
+
+The decoding properties run hundreds of examples without NATS. The wire tests share one
+nats-server and one worker per test: each hypothesis example publishes its whole batch at once,
+then every bad body must be in the DLQ with its reason, every good one applied, and the same
+worker still running. Shrinking is on: a failing batch shrinks to the body that breaks it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import string
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nats.aio.client import Client
+from nats.js.errors import NoStreamResponseError
 
+from events.audit_types import SYSTEM_AUDIT_TYPES
 from events.examples import EXAMPLES
-from events.subjects import STREAM_DLQ, SUBJECT_MODELS
+from events.subjects import (
+    DLQ_SUBJECT_PREFIX,
+    EVENT_SUBJECTS,
+    FAMILIES,
+    STREAM_DLQ,
+    STREAM_EVENTS,
+    SUBJECT_MODELS,
+    audit_subject,
+)
 from tests.helpers import eventually
 from workers.config import Config
+from workers.ingest.core import decode
+from workers.ingest.outcomes import Incoming
 from workers.nats.dead_letters import REASON, SUBJECT
+from workers.nats.subscribers import durable_name
 
 AUDIT_SUBJECTS = sorted(s for s in SUBJECT_MODELS if s.startswith("audit."))
-FAMILIES = sorted(s for s in EXAMPLES if not s.startswith("audit."))
+EVENT_FAMILIES = sorted(s for s in EXAMPLES if not s.startswith("audit."))
 ENVELOPE_REQUIRED = ("event_id", "tenant_id", "occurred_at", "source")
 REQUIRED: dict[str, tuple[str, ...]] = {
     "message.sent": ("conversation_id", "message_id", "role", "content"),
@@ -41,7 +60,6 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "audit": (),
 }
 UUID_FIELDS = ("event_id", "tenant_id")
-REASONS = ("invalid ", "empty body", "unknown subject")  # how every dead letter's reason starts
 
 Body = dict[str, Any]
 Payload = tuple[str, bytes, str]  # subject, bytes, what kind of payload
@@ -80,6 +98,22 @@ def _is_uuid(text: str) -> bool:
     return True
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 bad_uuids = st.text(max_size=40).filter(lambda s: not _is_uuid(s))
 # Not RFC 3339 with an offset (numeric strings have their own test below).
 bad_timestamps = st.one_of(
@@ -88,6 +122,75 @@ bad_timestamps = st.one_of(
     st.text(alphabet="abcdefghijklmnopqrstuvwxyz :-", min_size=0, max_size=25),
     st.sampled_from(["2026-13-01T00:00:00Z", "2026-02-30T10:00:00Z", "2026-01-01T25:00:00Z"]),
 )
+
+# -- invalid UTF-8, lone surrogates, blank bodies, unknown subjects --------------------------
+
+_continuation = st.integers(0x80, 0xBF)
+invalid_utf8_sequences = st.one_of(
+    _continuation.map(lambda b: bytes([b])),  # a continuation byte with no lead
+    st.integers(0xF5, 0xFF).map(lambda b: bytes([b])),  # bytes UTF-8 never uses
+    st.tuples(st.sampled_from([0xC0, 0xC1]), _continuation).map(bytes),  # overlong, 2 bytes
+    st.tuples(st.just(0xE0), st.integers(0x80, 0x9F), _continuation).map(bytes),  # 3 bytes
+    st.tuples(st.just(0xF0), st.integers(0x80, 0x8F), _continuation, _continuation).map(bytes),
+    st.tuples(st.just(0xF4), st.integers(0x90, 0xBF), _continuation, _continuation).map(bytes),
+    st.integers(0xD800, 0xDFFF).map(lambda c: chr(c).encode("utf-8", "surrogatepass")),
+    st.characters(min_codepoint=0x80, exclude_categories=("Cs",)).flatmap(
+        lambda c: st.integers(1, len(c.encode()) - 1).map(lambda n: c.encode()[:n])  # cut short
+    ),
+    st.binary(min_size=1, max_size=8).filter(lambda b: not _is_utf8(b)),
+)
+"""Byte sequences no UTF-8 text contains, whatever valid text surrounds them."""
+
+
+def _json_inner(text: str, ascii_only: bool) -> bytes:
+    """`text` as it appears between the quotes of a JSON string."""
+    return json.dumps(text, ensure_ascii=ascii_only)[1:-1].encode()
+
+
+string_parts = st.builds(_json_inner, st.text(max_size=8), st.booleans())
+
+
+@st.composite
+def lone_surrogate_literals(draw: st.DrawFn) -> bytes:
+    """A JSON string literal with a `\\uXXXX` surrogate escape that has no partner: a high one
+    not followed by a low one, or a low one alone (the text around it pairs its own)."""
+    code = draw(st.integers(0xD800, 0xDFFF))
+    escape = (f"\\u{code:04x}" if draw(st.booleans()) else f"\\u{code:04X}").encode()
+    literal = b'"' + draw(string_parts) + escape + draw(string_parts) + b'"'
+    assert _has_lone_surrogate(json.loads(literal)), literal
+    return literal
+
+
+blank_bodies = st.text(alphabet=" \t\r\n", max_size=40).map(str.encode)
+"""Empty, or nothing but JSON whitespace."""
+
+subject_tokens = st.text(alphabet=string.ascii_lowercase + string.digits + "_-", min_size=1)
+SYSTEM_SUBJECTS = sorted(audit_subject(t) for t in SYSTEM_AUDIT_TYPES)
+FAMILY_PREFIXES = sorted({s.split(".")[0] for f in FAMILIES for s in f.subjects})
+
+
+def matches(subject: str, pattern: str) -> bool:
+    """NATS subject matching: `*` is one token, a trailing `>` one or more."""
+    tokens, wanted = subject.split("."), pattern.split(".")
+    if wanted[-1] == ">" and len(tokens) >= len(wanted):
+        wanted, tokens = wanted[:-1], tokens[: len(wanted) - 1]
+    if len(tokens) != len(wanted):
+        return False
+    return all(w in ("*", t) for w, t in zip(wanted, tokens, strict=True))
+
+
+def stream_takes(subject: str) -> bool:
+    """Whether stream EVENTS stores a message published on `subject`."""
+    return any(matches(subject, pattern) for pattern in EVENT_SUBJECTS)
+
+
+unknown_subjects = st.one_of(
+    st.sampled_from(SYSTEM_SUBJECTS),  # audit types only the system writes
+    st.tuples(st.sampled_from(FAMILY_PREFIXES), subject_tokens).map(".".join),  # a family's
+    st.tuples(st.sampled_from(sorted(SUBJECT_MODELS)), subject_tokens).map(".".join),  # deeper
+    st.lists(subject_tokens, min_size=1, max_size=3).map(".".join),  # outside every family
+).filter(lambda s: s not in SUBJECT_MODELS and s.split(".")[0] != DLQ_SUBJECT_PREFIX)
+"""Subjects no producer may use: in every family, below a known subject, and outside them."""
 
 # -- valid events ----------------------------------------------------------------------------
 
@@ -100,7 +203,7 @@ def _subject_and_example(subject: str) -> tuple[str, Body]:
 @st.composite
 def valid_events(draw: st.DrawFn, tenant: uuid.UUID, rich: bool = True) -> tuple[str, Body]:
     """An example of the contract with a fresh tenant; `rich`: random content and extra fields."""
-    subject, body = _subject_and_example(draw(st.sampled_from(FAMILIES + AUDIT_SUBJECTS)))
+    subject, body = _subject_and_example(draw(st.sampled_from(EVENT_FAMILIES + AUDIT_SUBJECTS)))
     body["tenant_id"] = str(tenant)
     if not rich:
         return subject, body
@@ -118,16 +221,49 @@ def _valid(subject: str, body: Body) -> Payload:
 
 # -- bad payloads ----------------------------------------------------------------------------
 
+MARKER = "\ue000splice\ue000"
+
 
 def _splice(body: Body, field: str, raw: bytes) -> bytes:
     """`body` as JSON with `field`'s value replaced by raw bytes (whatever they are)."""
-    marker = "\ue000splice\ue000"
-    text = json.dumps({**body, field: marker}, ensure_ascii=False).encode()
-    return text.replace(json.dumps(marker, ensure_ascii=False).encode(), raw)
+    return _spliced({**body, field: MARKER}, raw)
+
+
+def _spliced(body: Body, raw: bytes) -> bytes:
+    """`body` as JSON with the string MARKER (a value or a key) replaced by raw bytes."""
+    text = json.dumps(body, ensure_ascii=False).encode()
+    return text.replace(json.dumps(MARKER, ensure_ascii=False).encode(), raw)
 
 
 def _required(subject: str) -> tuple[str, ...]:
     return ENVELOPE_REQUIRED + REQUIRED["audit" if subject.startswith("audit.") else subject]
+
+
+@st.composite
+def in_a_string(draw: st.DrawFn, subject: str, body: Body, literal: bytes) -> bytes:
+    """`body` with a JSON string `literal` as a required field's value, as an ignored extra
+    field's value, or as an extra field's key."""
+    where = draw(st.sampled_from(["required value", "extra value", "extra key"]))
+    if where == "required value":
+        return _splice(body, draw(st.sampled_from(_required(subject))), literal)
+    if where == "extra value":
+        return _splice(body, "x-" + draw(subject_tokens), literal)
+    return _spliced({**body, MARKER: draw(scalars)}, literal)
+
+
+@st.composite
+def invalid_utf8_bodies(draw: st.DrawFn, subject: str, body: Body) -> bytes:
+    """Invalid UTF-8 inside a string of an otherwise valid event, or anywhere in bytes."""
+    junk = draw(invalid_utf8_sequences)
+    if draw(st.booleans()):
+        literal = b'"' + draw(string_parts) + junk + draw(string_parts) + b'"'
+        data = draw(in_a_string(subject, body, literal))
+    else:
+        around = st.tuples(st.binary(max_size=40), st.binary(max_size=40))
+        # random bytes may complete a sequence cut short: keep only what stays invalid
+        data = draw(around.map(lambda t: t[0] + junk + t[1]).filter(lambda d: not _is_utf8(d)))
+    assert not _is_utf8(data), data
+    return data
 
 
 KINDS = (
@@ -141,14 +277,20 @@ KINDS = (
     "deep nesting",
     "invalid utf-8",
     "lone surrogate",
-    "empty body",
+    "blank body",
     "truncated",
     "unknown subject",
 )
 
 
 @st.composite
-def bad_payloads(draw: st.DrawFn, tenant: uuid.UUID, kind: str) -> Payload:
+def bad_payloads(
+    draw: st.DrawFn,
+    tenant: uuid.UUID,
+    kind: str,
+    subjects: st.SearchStrategy[str] = unknown_subjects,
+) -> Payload:
+    """A body of `kind`, bad by construction; an unknown subject is drawn from `subjects`."""
     subject, body = draw(valid_events(tenant, rich=False))
     field = draw(st.sampled_from(_required(subject)))
     if kind == "random json object":
@@ -171,22 +313,29 @@ def bad_payloads(draw: st.DrawFn, tenant: uuid.UUID, kind: str) -> Payload:
         depth = draw(st.one_of(st.integers(2, 200), st.sampled_from([1_000, 5_000, 100_000])))
         data = _splice(body, field, b"[" * depth + b"]" * depth)
     elif kind == "invalid utf-8":
-        junk = draw(st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\x80", b"\xf8\x88"]))
-        data = _splice(body, "source", b'"ide' + junk + b'"')
+        data = draw(invalid_utf8_bodies(subject, body))
     elif kind == "lone surrogate":
-        data = _splice(body, "source", b'"ide\\ud800"')
-    elif kind == "empty body":
-        data = draw(st.sampled_from([b"", b" ", b"\n"]))
+        data = draw(in_a_string(subject, body, draw(lone_surrogate_literals())))
+    elif kind == "blank body":
+        data = draw(blank_bodies)
     elif kind == "truncated":
         whole = json.dumps(body).encode()
         data = whole[: draw(st.integers(1, len(whole) - 1))]
     else:
-        system = ["audit.data_purged", "audit.file_restored"]
-        letters = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=20)
-        unknown = letters.map(lambda s: f"audit.{s}").filter(lambda s: s not in SUBJECT_MODELS)
-        subject = draw(st.one_of(st.sampled_from(system), unknown))
+        subject = draw(subjects)
         data = json.dumps(body).encode()
     return subject, data, kind
+
+
+def expected_reason(subject: str, data: bytes, kind: str) -> Callable[[str], bool]:
+    """What the reason of a dead letter of `kind` must say."""
+    if kind == "unknown subject":
+        return lambda reason: reason.startswith(f"unknown subject {subject!r}")
+    if kind == "blank body" and not data:
+        return lambda reason: reason.startswith("empty body")
+    if kind in ("invalid utf-8", "lone surrogate", "blank body"):  # refused by the JSON parser
+        return lambda reason: reason.startswith(f"invalid {subject} event: body: Invalid JSON")
+    return lambda reason: reason.startswith(f"invalid {subject} event: ")
 
 
 class Batch(list[Payload]):
@@ -194,23 +343,67 @@ class Batch(list[Payload]):
 
     def __repr__(self) -> str:
         kinds = Counter(kind for _, _, kind in self)
-        return f"Batch({len(self)} bodies: {dict(sorted(kinds.items()))})"
+        return f"Batch({len(self)} bodies: {dict(sorted(kinds.items()))}, {list(self)!r:.2000})"
+
+
+taken_unknown_subjects = st.one_of(
+    st.sampled_from(SYSTEM_SUBJECTS), subject_tokens.map(lambda t: f"audit.{t}")
+).filter(lambda s: s not in SUBJECT_MODELS)
+"""Unknown subjects stream EVENTS stores anyway (audit.*): the workers dead-letter them."""
 
 
 @st.composite
 def batches(draw: st.DrawFn) -> Batch:
-    """Every kind of bad body (2 to 4 of each) among 25 to 50 valid events, shuffled."""
+    """Every kind of bad body (1 to 3 of each) among 5 to 25 valid events, shuffled."""
     tenant = draw(st.uuids())
     bad = [
-        p for k in KINDS for p in draw(st.lists(bad_payloads(tenant, k), min_size=2, max_size=4))
+        p
+        for k in KINDS
+        for p in draw(
+            st.lists(bad_payloads(tenant, k, taken_unknown_subjects), min_size=1, max_size=3)
+        )
     ]
-    events = draw(st.lists(valid_events(tenant), min_size=25, max_size=50))
-    ids = draw(st.lists(st.uuids(), min_size=len(events), max_size=len(events), unique=True))
-    good = [_valid(s, {**b, "event_id": str(i)}) for (s, b), i in zip(events, ids, strict=True)]
+    good = [_valid(*e) for e in draw(st.lists(valid_events(tenant), min_size=5, max_size=25))]
     return Batch(draw(st.permutations(bad + good)))
 
 
-# -- the test --------------------------------------------------------------------------------
+def with_fresh_ids(batch: Batch) -> Batch:
+    """The batch with a new `event_id` in each valid event: the worker outlives the examples,
+    and an id an earlier example (or a shrink of it) used would be a duplicate, not applied."""
+    return Batch(
+        _valid(s, {**json.loads(d), "event_id": str(uuid.uuid4())}) if kind == "valid" else p
+        for p in batch
+        for s, d, kind in [p]
+    )
+
+
+# -- decoding: many examples, no NATS --------------------------------------------------------
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    payload=st.sampled_from(KINDS).flatmap(lambda kind: bad_payloads(uuid.uuid4(), kind)),
+)
+def test_every_bad_body_is_refused_with_the_reason_of_its_kind(payload: Payload) -> None:
+    """What a dead letter says is what the decoder says: each kind has its own reason."""
+    subject, data, kind = payload
+    reason = decode(Incoming(subject, data))
+    assert isinstance(reason, str), f"{kind} accepted: {data[:300]!r}"
+    assert expected_reason(subject, data, kind)(reason), (kind, reason, data[:300])
+
+
+@settings(max_examples=200, deadline=None)
+@given(subject=unknown_subjects, event=valid_events(uuid.uuid4(), rich=False))
+def test_a_valid_body_on_a_subject_no_producer_may_use_is_refused(
+    subject: str, event: tuple[str, Body]
+) -> None:
+    """The subject decides the model: a well-formed event on any other subject (a family's,
+    below a known one, or outside them) is refused, never applied as something else."""
+    reason = decode(Incoming(subject, json.dumps(event[1]).encode()))
+    assert reason == f"unknown subject {subject!r}: no event is accepted on it"
+
+
+# -- on the wire -----------------------------------------------------------------------------
 
 
 async def _dead_letters(producer: Client, first_seq: int) -> list[tuple[bytes, dict[str, str]]]:
@@ -224,22 +417,36 @@ async def _dead_letters(producer: Client, first_seq: int) -> list[tuple[bytes, d
     return letters
 
 
+async def _idle(producer: Client, worker: Any) -> bool:
+    """Every durable has nothing pending and nothing unacknowledged, no batch in hand: all that
+    was published is settled (a letter is written before its message is acked)."""
+    js = producer.jetstream()
+    for family in FAMILIES:
+        info = await js.consumer_info(STREAM_EVENTS, durable_name(family.name))
+        if info.num_pending or info.num_ack_pending:
+            return False
+    return not worker.consumer._tasks
+
+
 @pytest.fixture
 async def fuzz_worker(settings: Config, start_worker: Any) -> Any:
     return await start_worker(settings)
 
 
-@settings(
-    max_examples=5,
-    deadline=None,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # a NATS round trip per run: no shrink
+WIRE = settings(
+    max_examples=10,
+    deadline=None,  # a NATS round trip per example; shrinking stays on
     suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
+        HealthCheck.function_scoped_fixture,  # one server and one worker for every example
         HealthCheck.too_slow,
         HealthCheck.data_too_large,
         HealthCheck.large_base_example,
     ],
 )
+
+
+@pytest.mark.timeout(900)  # passes in seconds; a failure shrinks through many NATS round trips
+@WIRE
 @given(batch=batches())
 async def test_fuzzed_bodies_are_dead_lettered_and_valid_ones_applied_by_one_worker(
     batch: Batch,
@@ -247,9 +454,12 @@ async def test_fuzzed_bodies_are_dead_lettered_and_valid_ones_applied_by_one_wor
     producer: Client,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    worker = fuzz_worker
+    """Bad input never stops the workers: each bad body is a letter with its reason and its
+    original bytes, each good one is applied, in the same batches."""
+    worker, batch = fuzz_worker, with_fresh_ids(batch)
     caplog.set_level(logging.ERROR)
     js = producer.jetstream(publish_async_max_pending=1000)
+    await eventually(lambda: _idle(producer, worker), what="the previous example settled")
     stats = worker.ingestor.stats
     before = (stats.applied, stats.dead, stats.duplicates, stats.retried)
     first_letter = (await js.stream_info(STREAM_DLQ)).state.last_seq + 1
@@ -261,16 +471,8 @@ async def test_fuzzed_bodies_are_dead_lettered_and_valid_ones_applied_by_one_wor
     bad = [(s, d) for s, d, kind in batch if kind != "valid"]
     good = [(s, d) for s, d, kind in batch if kind == "valid"]
 
-    async def settled() -> bool:
-        now = (stats.applied, stats.dead, stats.duplicates, stats.retried)
-        letters = (await js.stream_info(STREAM_DLQ)).state.last_seq - first_letter + 1
-        return sum(now) - sum(before) >= len(batch) and letters >= len(bad)
-
-    await eventually(settled, timeout=30, what="every body applied or dead-lettered")
-    await eventually(lambda: not worker.consumer._tasks, what="the last batch settled")
-    kinds = Counter(kind for _, _, kind in batch)
-    print(f"\nfuzz: {len(batch)} bodies, {len(bad)} bad -> DLQ, {len(good)} valid -> applied")
-    print(f"fuzz: by kind {dict(sorted(kinds.items()))}")
+    # every message acked (each letter is written before its ack): whatever became of them
+    await eventually(lambda: _idle(producer, worker), what="every body settled")
 
     letters = await _dead_letters(producer, first_letter)
     dead = Counter((h.get(SUBJECT, ""), data) for data, h in letters)
@@ -282,8 +484,11 @@ async def test_fuzzed_bodies_are_dead_lettered_and_valid_ones_applied_by_one_wor
         f"DLQ: {len(unexpected)} unexpected letters {_show(unexpected)}, "
         f"{len(missing)} bad bodies missing {_show(missing)}"
     )
+    kind_of = {(s, d): kind for s, d, kind in batch if kind != "valid"}
     for data, headers in letters:
-        assert headers.get(REASON, "").startswith(REASONS), (headers, data[:200])
+        subject = headers[SUBJECT]
+        reason_ok = expected_reason(subject, data, kind_of[(subject, data)])
+        assert reason_ok(headers.get(REASON, "")), (kind_of[(subject, data)], headers, data[:200])
     assert stats.dead - before[1] == len(bad)
     assert stats.applied - before[0] == len(good)
     assert stats.duplicates == before[2] and stats.retried == before[3]
@@ -295,6 +500,35 @@ async def test_fuzzed_bodies_are_dead_lettered_and_valid_ones_applied_by_one_wor
     assert all(await worker.store.transact(all_marked))
     assert all(s.running for s in worker.broker.subscribers), "a subscriber stopped"
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@settings(WIRE, max_examples=25)  # a publish and a letter each: cheap
+@given(subjects=st.lists(unknown_subjects, min_size=1, max_size=12, unique=True))
+async def test_an_unknown_subject_is_refused_by_the_stream_or_dead_lettered_never_dropped(
+    subjects: list[str], fuzz_worker: Any, producer: Client
+) -> None:
+    """A producer on a subject no one may use learns it: JetStream refuses the publish when no
+    stream takes the subject, and when EVENTS does (audit.*) the letter says why."""
+    js = producer.jetstream()
+    body = json.dumps({**EXAMPLES["audit.user_login"], "event_id": str(uuid.uuid4())}).encode()
+    first_letter = (await js.stream_info(STREAM_DLQ)).state.last_seq + 1
+    stored_before = (await js.stream_info(STREAM_EVENTS)).state.last_seq
+    taken = [s for s in subjects if stream_takes(s)]
+
+    for subject in subjects:
+        if stream_takes(subject):
+            await js.publish(subject, body)
+        else:
+            with pytest.raises(NoStreamResponseError):
+                await js.publish(subject, body)
+
+    assert (await js.stream_info(STREAM_EVENTS)).state.last_seq - stored_before == len(taken)
+
+    await eventually(lambda: _idle(producer, fuzz_worker), what="what EVENTS took settled")
+    letters = await _dead_letters(producer, first_letter)
+    assert sorted((h[SUBJECT], data) for data, h in letters) == sorted((s, body) for s in taken)
+    for data, headers in letters:
+        assert expected_reason(headers[SUBJECT], data, "unknown subject")(headers[REASON])
 
 
 async def test_a_deeply_nested_body_is_dead_lettered_and_its_batch_mates_applied(
@@ -325,12 +559,25 @@ def _bodies(good: list[tuple[str, bytes]]) -> list[Body]:
     return [json.loads(d) for _, d in good]
 
 
-async def test_a_numeric_string_timestamp_is_dead_lettered() -> None:
-    from workers.ingest.core import decode
-    from workers.ingest.outcomes import Incoming
+@pytest.mark.parametrize("stamp", ["1700000000", "1700000000000", "1700000000.5", "-1"])
+async def test_a_numeric_string_timestamp_is_dead_lettered(
+    stamp: str, fuzz_worker: Any, producer: Client
+) -> None:
+    """pydantic alone reads a numeric string as Unix seconds or milliseconds, guessing by size:
+    the contract wants RFC 3339, so the event is a letter naming `occurred_at`, not a guess."""
+    worker, js = fuzz_worker, producer.jetstream()
+    body = {**EXAMPLES["message.sent"], "event_id": str(uuid.uuid4()), "occurred_at": stamp}
+    data = json.dumps(body).encode()
+    await js.publish("message.sent", data)
 
-    body = {**EXAMPLES["message.sent"], "occurred_at": "1700000000"}
-    assert isinstance(decode(Incoming("message.sent", json.dumps(body).encode())), str)
+    stats = worker.ingestor.stats
+    await eventually(lambda: stats.applied + stats.dead == 1, what="the event settled")
+    await eventually(lambda: _idle(producer, worker), what="its letter written, then acked")
+    assert (stats.applied, stats.dead) == (0, 1), "applied: the number read as a time"
+    [(letter, headers)] = await _dead_letters(producer, 1)
+    assert (letter, headers[SUBJECT]) == (data, "message.sent")
+    assert headers[REASON].startswith("invalid message.sent event: occurred_at: "), headers
+    assert "RFC 3339" in headers[REASON] and repr(stamp) in headers[REASON]
 
 
 async def test_a_dead_letter_with_a_non_ascii_reason_reads_back_as_text(

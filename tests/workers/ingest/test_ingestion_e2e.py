@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-import json
 import uuid
 
+import pytest
 from nats.aio.client import Client
 
 from events.audit_types import AuditEventType
@@ -19,6 +20,7 @@ from tests.workers.ingest.events_factory import (
     message_sent,
 )
 from workers.config import Config
+from workers.ingest.outcomes import Incoming, Outcome, Result
 from workers.nats.streams import ensure_streams
 from workers.repositories.integrity import check
 from workers.service.worker import Worker
@@ -132,13 +134,17 @@ async def test_every_subject_ends_as_records_indexes_counters_and_audit(
     assert (await check(worker.store, repos)).clean
 
 
-async def test_redelivered_and_republished_events_are_applied_once(
+async def test_an_event_published_again_is_applied_once(
     settings: Config, start_worker, producer: Client
 ) -> None:
+    """A producer that re-sends (no Nats-Msg-Id: JetStream stores every copy) costs nothing:
+    each copy after the first, in a later batch, finds the dedupe mark."""
     worker = await start_worker(settings)
     t, conv = uuid.uuid4(), uuid.uuid4()
     body = message_sent(t, conv, tokens=3)
-    for _ in range(3):  # the same event three times, past JetStream's door (no Nats-Msg-Id)
+    await publish(producer, "message.sent", dumps(body))
+    await settled(worker, 1)  # committed: the copies below come in later batches
+    for _ in range(2):  # the same event again, past JetStream's door (no Nats-Msg-Id)
         await publish(producer, "message.sent", dumps(body))
     await publish(producer, "message.sent", dumps(body), msg_id=body["event_id"])
     await settled(worker, 4)
@@ -147,6 +153,47 @@ async def test_redelivered_and_republished_events_are_applied_once(
     )
     assert counts == (1, 3)
     assert worker.ingestor.stats.duplicates == 3
+    assert await audit_count(worker, t, AuditEventType.MESSAGE_SENT) == 1
+
+
+async def test_a_message_redelivered_after_its_commit_is_applied_once(
+    settings: Config, start_worker, producer: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker commits an event and does not ack it within ACK_WAIT_S (as if it died between
+    commit and ack): JetStream delivers it again, and the dedupe mark makes that a duplicate."""
+    worker = await start_worker(settings, ack_wait_s=2.0)
+    apply = worker.ingestor.apply
+    outcomes: list[list[Outcome]] = []
+    delivered_again = asyncio.Event()
+
+    async def commit_then_hold_the_ack(batch: list[Incoming]) -> list[Result]:
+        results = await apply(batch)  # committed
+        outcomes.append([r.outcome for r in results])
+        if len(outcomes) == 1:  # no ack until JetStream has delivered the message again
+            await asyncio.wait_for(delivered_again.wait(), timeout=60)
+        delivered_again.set()
+        return results
+
+    monkeypatch.setattr(worker.ingestor, "apply", commit_then_hold_the_ack)
+    t, conv = uuid.uuid4(), uuid.uuid4()
+    await publish(producer, "message.sent", dumps(message_sent(t, conv, tokens=3)))
+    js = producer.jetstream()
+
+    async def acked_after_a_redelivery() -> bool:
+        info = await js.consumer_info("EVENTS", "workers-messages")
+        return len(outcomes) >= 2 and info.num_ack_pending == 0 and info.num_pending == 0
+
+    await eventually(acked_after_a_redelivery, what="the redelivered message acked")
+    assert outcomes[0] == [Outcome.APPLIED]
+    assert all(o == [Outcome.DUPLICATE] for o in outcomes[1:]), outcomes
+    redelivered = worker.metrics.registry.get_sample_value(
+        "workers_events_redelivered_total", {"subject": "message.sent"}
+    )
+    assert redelivered is not None and redelivered >= 1  # JetStream's own delivery count
+    counts = await worker.store.transact(
+        lambda tr: worker.ingestor.repos.conversations.counts(tr, t, conv)
+    )
+    assert counts == (1, 3)
     assert await audit_count(worker, t, AuditEventType.MESSAGE_SENT) == 1
 
 
@@ -269,4 +316,8 @@ async def test_content_of_any_size_nats_accepts_is_stored_intact(
         lambda tr: worker.ingestor.repos.messages.get_by_id(tr, t, uuid.UUID(body["message_id"]))
     )
     assert m is not None and m.content == content
-    assert json.loads(dumps(body))["content"] == content and T0
+    assert (m.conversation_id, m.role.value, m.token_count, m.created_at) == (conv, "user", 10, T0)
+    page = await worker.store.transact(
+        lambda tr: worker.ingestor.repos.audit.list_by_event(tr, t, AuditEventType.MESSAGE_SENT)
+    )
+    assert [a.event_data["content_bytes"] for a in page.items] == [len(content.encode())]

@@ -4,10 +4,14 @@ child outlives its worker."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -198,6 +202,101 @@ async def test_children_exit_when_their_worker_is_killed(tmp_path: Path) -> None
     pids = [int(p) for p in done.stdout.split()]
     assert len(pids) == 2
     await eventually(lambda: not any(alive(p) for p in pids), what="orphaned children to exit")
+
+
+INTERRUPTED_WORKER = """
+import asyncio, json, signal, sys, uuid
+sys.path.insert(0, {root!r})
+from tests.workers.ingest.test_prepare_pool import batch
+from workers.ingest import ingestor as ingest
+from workers.ingest.ingestor import Ingestor
+from workers.ingest.pool import PreparePool
+from workers.repositories import Repositories
+from workers.store.sqlite import SqliteStore
+
+async def main():
+    signals = []  # the worker decides what Ctrl-C means (lifecycle.py): here, nothing
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, signals.append, 1)
+    print("armed", flush=True)
+    store = SqliteStore({db!r})
+    pool = PreparePool(store, ("ide",), processes=2)
+    await pool.started()  # the children start while Ctrl-C is pressed
+    started = sorted(pool.pids())
+    here = []  # batches run in this process instead of a child (the fallback)
+    apply_raw = ingest.apply_raw
+    ingest.apply_raw = lambda *args: here.append(1) or apply_raw(*args)
+    ingestor = Ingestor(store, Repositories(), pool)
+    tenant, conv = uuid.uuid4(), uuid.uuid4()
+    outcomes = set()
+    for size in (2000, 100, 100):  # prepared in the children while Ctrl-C is pressed
+        outcomes |= {{r.outcome.value for r in await ingestor.apply(batch(tenant, conv, size))}}
+    counts = await store.read(lambda tr: ingestor.repos.conversations.counts(tr, tenant, conv))
+    print(json.dumps({{
+        "signals": len(signals),
+        "outcomes": sorted(outcomes),
+        "counts": counts,
+        "here": len(here),
+        "restarts": pool.restarts,
+        "started": started,
+        "after": sorted(pool.pids()),
+    }}), flush=True)
+    await pool.close()
+    await store.close()
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+async def test_ctrl_c_to_the_process_group_leaves_the_children_to_the_worker(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C in a terminal signals the whole process group: the worker and its preparing
+    children. Pressed again and again while the children start and prepare batches, it kills
+    none of them: the same processes prepare every batch, and the worker decides when to stop
+    them."""
+    script = tmp_path / "interrupted_worker.py"
+    root = str(Path(__file__).resolve().parents[3])
+    script.write_text(INTERRUPTED_WORKER.format(root=root, db=str(tmp_path / "ctrl_c.db")))
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives a command
+    )
+    pressing = threading.Event()
+
+    def press_ctrl_c() -> None:  # what the terminal does on Ctrl-C, every 10 ms
+        while pressing.is_set() and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGINT)
+            time.sleep(0.01)
+
+    presser = threading.Thread(target=press_ctrl_c, daemon=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "armed\n", proc.stderr and proc.stderr.read()
+        pressing.set()
+        presser.start()
+        report_line = proc.stdout.readline()  # the report: printed before the pool closes
+        pressing.clear()
+        presser.join()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        pressing.clear()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, err[-3000:]
+    assert report_line, err[-3000:]
+    report = json.loads(report_line)
+    assert report["signals"] > 0  # Ctrl-C was pressed while the pool worked
+    assert report["outcomes"] == ["applied"]
+    assert report["counts"] == [2200, 6600]
+    assert (report["here"], report["restarts"]) == (0, 0)  # no child died, none was replaced
+    assert report["after"] == report["started"] and len(report["started"]) == 2
+    assert not any(alive(p) for p in report["started"])  # stopped by the worker at its exit
 
 
 def alive(pid: int) -> bool:

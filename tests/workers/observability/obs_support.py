@@ -68,11 +68,20 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
-async def metric(port: int, name: str, **labels: str) -> float:
-    """One sample's value from the live endpoint (0 when the series does not exist yet)."""
+async def metric(port: int, name: str, default: float | None = None, **labels: str) -> float:
+    """One sample's value from the live endpoint. A series the endpoint does not serve fails
+    the test (a gauge that is never set must not pass for 0), unless the caller names the
+    `default` it means, e.g. `default=0` while a counter has not counted yet."""
     status, text = await aget(port, "/metrics")
     assert status == 200, text
-    return samples(text).get((name, frozenset(labels.items())), 0.0)
+    found = samples(text)
+    value = found.get((name, frozenset(labels.items())))
+    if value is not None:
+        return value
+    if default is None:
+        served = sorted(str(dict(ls)) for n, ls in found if n == name)
+        raise AssertionError(f"/metrics serves no {name} {labels}; only {served}")
+    return default
 
 
 async def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:

@@ -34,7 +34,10 @@ async def test_worker_logs_are_json_lines_and_the_dead_letter_line_names_the_eve
     await producer.jetstream().publish("message.sent", dumps(bad))
 
     async def dead() -> bool:
-        return await metric(port, "workers_events_dead_lettered_total", subject="message.sent") == 1
+        dead = await metric(
+            port, "workers_events_dead_lettered_total", default=0, subject="message.sent"
+        )  # 0 until the first dead letter is counted
+        return dead == 1
 
     await eventually(dead, what="the bad event dead-lettered")
     proc.send_signal(signal.SIGTERM)

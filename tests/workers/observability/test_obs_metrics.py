@@ -28,8 +28,8 @@ from tests.workers.observability.obs_support import (
 from workers.config import Config, ConfigError
 from workers.nats.local_server import LocalNatsServer, free_port
 from workers.observability.endpoint import Observability
-from workers.observability.health import Health, nats_check, started_check
-from workers.service.worker import build_worker
+from workers.observability.health import Health
+from workers.service.worker import STARTING, build_worker
 from workers.store import FaultInjector
 
 
@@ -43,8 +43,13 @@ async def test_metrics_count_applied_and_dead_lettered_events_by_subject(
     await producer.jetstream().publish("message.sent", b'{"not": "an event"}')
 
     async def counted() -> bool:
-        applied = await metric(port, "workers_events_applied_total", subject="message.sent")
-        dead = await metric(port, "workers_events_dead_lettered_total", subject="message.sent")
+        # not yet counted is 0 here: the series appear with their first event
+        applied = await metric(
+            port, "workers_events_applied_total", default=0, subject="message.sent"
+        )
+        dead = await metric(
+            port, "workers_events_dead_lettered_total", default=0, subject="message.sent"
+        )
         return applied == n and dead == 1
 
     await eventually(counted, timeout=30, what="applied == 300 and dead_lettered == 1")
@@ -128,17 +133,21 @@ async def test_a_worker_is_ready_only_once_its_streams_and_consumers_are_set_up(
     settings: Config, producer: Client
 ) -> None:
     """A connected NATS is not enough: a producer that waits for /readyz and then publishes
-    must find stream EVENTS there (it got "no responders" when readiness came first)."""
+    must find stream EVENTS there (it got "no responders" when readiness came first). The
+    checks are the ones the worker process serves (`Worker.readiness_checks`)."""
     worker = build_worker(settings)
     health = Health()
-    health.add("nats", nats_check(worker.broker, settings.nats_url))
-    health.add("consumers", started_check(lambda: worker.consuming, "starting"))
+    for name, check in worker.readiness_checks().items():
+        health.add(name, check)
     await worker.broker.connect()  # what start() does first: NATS answers from here on
     try:
-        ready, checks = await health.readiness()
-        assert (ready, checks) == (False, {"nats": "ok", "consumers": "starting"})
+        assert await health.readiness() == (
+            False,
+            {"nats": "ok", "store": "ok", "consumers": STARTING},
+        )
         await worker.start()
-        assert await health.readiness() == (True, {"nats": "ok", "consumers": "ok"})
+        ok = {"nats": "ok", "store": "ok", "consumers": "ok"}
+        assert await health.readiness() == (True, ok)
         ack = await producer.jetstream().publish(
             "message.sent", dumps(message_sent(uuid.uuid4(), uuid.uuid4()))
         )

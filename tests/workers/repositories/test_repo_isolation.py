@@ -355,6 +355,8 @@ def _reads(tr: Transaction, r: Repositories, t: UUID, ids: Ids) -> Iterator[Any]
     for cat in SettingCategory:
         yield from _every_page(lambda a, cat=cat: r.settings.list_by_category(tr, t, cat, 1, a))
     yield r.applied.applied(tr, [(t, e) for e in ids.events])
+    for spec in r.specs():
+        yield from _every_page(lambda a, spec=spec: r.tenants.records(tr, spec, t, 1, a))
 
 
 def _retitled(t: UUID, c: UUID, when: datetime, old: Conversation | None) -> Conversation:
@@ -602,7 +604,7 @@ COVERED: dict[type, set[str]] = {
     LeaseRepository: {"get", "acquire", "renew", "release"},
     # the registry is global by design: `mark_seen(A)` writes A's entry (an allowed key), and
     # `list` / `all` are what the jobs and the check use to visit every tenant
-    TenantRegistry: {"mark_seen", "list", "all"},
+    TenantRegistry: {"mark_seen", "list", "all", "records", "summary"},
 }
 """The public methods this file drives for tenant A (`spec` only describes keys)."""
 
@@ -667,6 +669,8 @@ async def test_everything_scoped_to_a_tenant_touches_only_its_keys(
             await repos.audit.cleanup_old_events(recording, a, 30, now=NOW, batch=2)
             await repos.files.cleanup_deleted(recording, a, 30, now=NOW, batch=2)
             await repos.cleanup_past_horizon(recording, a, 0, now=NOW, batch=2)
+            summary = await repos.tenants.summary(recording, repos.specs(), a)
+            assert summary.tenant_id == a
             job_settings = Config(purge_batch_size=2, _env_file=None)  # type: ignore[call-arg]
             for job in JOBS:
                 summary = await run_job(

@@ -11,6 +11,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+import pytest
 import repo_model as rm
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -138,6 +139,7 @@ async def run_and_compare(ops: list[rm.Operation], limit: int, window: tuple[int
             await store.close()
 
 
+@pytest.mark.slow  # 500 examples: about a minute on two cores
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     ops=st.lists(operations, min_size=10, max_size=60),

@@ -4,9 +4,12 @@ and a restarted worker applies the rest: every event exactly once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import subprocess
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 from nats.aio.client import Client
@@ -14,10 +17,10 @@ from nats.aio.msg import Msg
 
 from events.audit_types import AuditEventType
 from tests.helpers import eventually
-from tests.workers.observability.obs_support import metric, publish_messages, wait_ready
+from tests.workers.observability.obs_support import aget, metric, publish_messages, wait_ready
 from workers.config import Config
 from workers.nats.broker import make_broker
-from workers.nats.local_server import free_port
+from workers.nats.local_server import LocalNatsServer, free_port
 from workers.nats.streams import ensure_streams
 from workers.nats.subscribers import BatchConsumer
 from workers.repositories.integrity import check
@@ -94,13 +97,46 @@ async def test_sigterm_mid_stream_exits_0_in_grace_and_a_restart_applies_every_e
 
         # what the first worker committed it also acked: the second sees no duplicate
         async def rest_counted() -> bool:
-            applied = await metric(port, "workers_events_applied_total", subject="message.sent")
+            applied = await metric(
+                port, "workers_events_applied_total", default=0, subject="message.sent"
+            )  # 0 until the second worker's first batch
             return applied == n - partial
 
         await eventually(rest_counted, timeout=10, what="the second worker to count the rest")
-        assert await metric(port, "workers_events_duplicate_total", subject="message.sent") == 0
+        # a labelled counter has no series before its first count: absent is "none"
+        duplicates = await metric(
+            port, "workers_events_duplicate_total", default=0, subject="message.sent"
+        )
+        assert duplicates == 0
     finally:
         await store.close()
+
+
+async def test_a_worker_signalled_while_nats_is_down_closes_its_store_and_exits_0(
+    settings: Config,
+    nats_server: LocalNatsServer,
+    worker_process: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    """NATS may go first: Ctrl-C on `make run` signals nats-server too. The worker cannot
+    drain a dead connection, and must still close its store and exit 0 (it exited 1 with a
+    traceback, its store left open)."""
+    port = free_port()
+    env = {"SHUTDOWN_GRACE_S": str(GRACE_S), "LOG_LEVEL": "INFO", "LOG_FORMAT": "json"}
+    proc = worker_process(settings, METRICS_PORT=str(port), **env)
+    await wait_ready(port, proc)
+    nats_server.stop()
+
+    async def nats_down() -> bool:
+        status, body = await aget(port, "/readyz")
+        return status == 503 and json.loads(body)["checks"]["nats"] != "ok"
+
+    await eventually(nats_down, timeout=15, what="the worker to see NATS gone")
+    proc.send_signal(signal.SIGTERM)
+    code = await asyncio.to_thread(proc.wait, GRACE_S + 5)
+    log = proc.log_path.read_text()  # type: ignore[attr-defined]
+    assert code == 0, log[-3000:]
+    assert "worker stopped: every batch in hand acked" in log  # after its store closed
+    assert "Traceback" not in log
 
 
 class Stuck:

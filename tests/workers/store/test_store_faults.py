@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -78,6 +79,20 @@ async def test_random_faults_leave_marker_checked_writes_exact(tmp_path: Path) -
     assert faults.injected_1020 > 10 and faults.injected_1021 > 10
     assert store.retries == faults.injected_1020 + faults.injected_1021
     await store.close()
+
+
+def test_each_injected_fault_is_logged_with_its_code_and_commit_attempt(
+    faulty: tuple[SqliteStore, FaultInjector], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log is how a process started with STORE_FAULTS shows that its faults fired."""
+    store, faults = faulty
+    faults.at[1020] = frozenset({1})
+    faults.at[1021] = frozenset({3})
+    with caplog.at_level(logging.WARNING, logger="workers.store.faults"):
+        store.transact_sync(blind_add)  # attempts 1 (1020) and 2
+        store.transact_sync(blind_add)  # attempts 3 (1021) and 4
+    logged = [(r.levelno, r.fault, r.commit_attempt) for r in caplog.records]  # type: ignore[attr-defined]
+    assert logged == [(logging.WARNING, 1020, 1), (logging.WARNING, 1021, 3)]
 
 
 def test_a_fault_on_every_commit_exhausts_the_retries(tmp_path: Path) -> None:

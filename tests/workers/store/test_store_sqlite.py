@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from workers.store import sqlite as sqlite_engine
 from workers.store.error_codes import NOT_COMMITTED, StoreError
 from workers.store.port import Transaction, decode_int64
 from workers.store.sqlite import SqliteStore
@@ -65,12 +66,45 @@ def test_keys_at_or_past_xff_are_rejected_with_2004(sqlite_store: SqliteStore) -
     assert sqlite_store.transact_sync(lambda tr: tr.get_range(b"", b"\xff")) == []
 
 
-def test_transaction_running_past_its_deadline_fails_with_1007(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "s.db", timeout_s=0.2, max_retries=0)
+class EngineClock:
+    """The SQLite engine's clock (`workers.store.sqlite.time`), moved on by a test.
+
+    A transaction body "runs" past its deadline by moving this clock, not by sleeping: the
+    deadline can then be far off in real time (60 s), so a retried or a following transaction
+    never meets it on a loaded machine, and no assertion depends on the machine's speed.
+    """
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.ahead
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.ahead += seconds
+
+
+DEADLINE_S = 60.0  # far off in real time: only an `EngineClock.advance` reaches it
+
+
+@pytest.fixture
+def engine_clock(monkeypatch: pytest.MonkeyPatch) -> EngineClock:
+    clock = EngineClock()
+    monkeypatch.setattr(sqlite_engine, "time", clock)
+    return clock
+
+
+def test_transaction_running_past_its_deadline_fails_with_1007(
+    tmp_path: Path, engine_clock: EngineClock
+) -> None:
+    store = SqliteStore(tmp_path / "s.db", timeout_s=DEADLINE_S, max_retries=0)
 
     def slow(tr: Transaction) -> None:
         tr.set(b"a", b"1")
-        time.sleep(0.25)  # a slow transaction body is the behaviour under test
+        engine_clock.advance(DEADLINE_S + 1)  # a slow body is the behaviour under test
         tr.get(b"a")
 
     assert code_of(store, slow) == 1007
@@ -78,8 +112,10 @@ def test_transaction_running_past_its_deadline_fails_with_1007(tmp_path: Path) -
     store.close_sync()
 
 
-def test_deadline_is_checked_at_commit_and_1007_is_retried(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "s.db", timeout_s=0.2)
+def test_deadline_is_checked_at_commit_and_1007_is_retried(
+    tmp_path: Path, engine_clock: EngineClock
+) -> None:
+    store = SqliteStore(tmp_path / "s.db", timeout_s=DEADLINE_S)
     calls = 0
 
     def slow_once(tr: Transaction) -> int:
@@ -87,12 +123,12 @@ def test_deadline_is_checked_at_commit_and_1007_is_retried(tmp_path: Path) -> No
         calls += 1
         tr.add(b"n", 1)
         if calls == 1:
-            time.sleep(0.25)  # the commit comes after the deadline
+            engine_clock.advance(DEADLINE_S + 1)  # the commit comes after the deadline
         return calls
 
     assert store.transact_sync(slow_once) == 2
-    assert decode_int64(store.transact_sync(lambda tr: tr.get(b"n"))) == 1
-    assert (store.retries, store.commits) == (1, 2)
+    assert (store.retries, store.commits) == (1, 1)  # the too-old attempt committed nothing
+    assert decode_int64(store.read_sync(lambda tr: tr.get(b"n"))) == 1
     store.close_sync()
 
 
