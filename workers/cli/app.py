@@ -13,11 +13,13 @@ import typer
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # Typer's vendored click
 
 from workers.cli import (
+    audit_commands,
     nats_commands,
     read_commands,
     resources,
     retention_commands,
     service_commands,
+    tenant_commands,  # noqa: F401 - adds add, creds and revoke to `tenants`
 )
 from workers.cli.errors import USAGE, CommandError
 from workers.config import ConfigError
@@ -46,6 +48,7 @@ app.add_typer(read_commands.tenants, name="tenants")
 app.add_typer(retention_commands.hold, name="hold")
 app.add_typer(retention_commands.retention, name="retention")
 app.add_typer(retention_commands.files, name="files")
+app.add_typer(audit_commands.audit, name="audit")
 
 
 def _version(show: bool) -> None:

@@ -20,7 +20,10 @@ if TYPE_CHECKING:
     from workers.cli.query import Filters
 
 commands = typer.Typer()
-tenants = typer.Typer(help="The tenants the store has seen.", no_args_is_help=True)
+tenants = typer.Typer(
+    help="The tenants the store has seen; in the multi-tenant mode, their NATS accounts.",
+    no_args_is_help=True,
+)
 
 Tenant = Annotated[UUID, typer.Option(help="The tenant (UUID).", show_default=False)]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of lines for people.")]
@@ -181,15 +184,22 @@ def tenants_list(json: Json = False) -> int:
 
 async def _tenants(as_json: bool) -> int:
     from workers.cli.status import tenant_summaries
+    from workers.nats.tenancy import Registry
 
     async with existing_store(settings()) as (store, repos):
         found = await tenant_summaries(store, repos)
+    registry = Registry(settings().data_dir)  # multi-tenant mode: who may publish
+    for t in found:
+        creds = registry.credentials(UUID(str(t["tenant"])))
+        t["credentials"] = sorted({c.role for c in creds if not c.revoked})
     if as_json:
         output.print_json(found)
         return 0
     for t in found:
         counts = "  ".join(f"{name}={n:,}" for name, n in t["records"].items())
-        print(f"{t['tenant']}  last event {t['last_event_at'] or '-'}  {counts}")
+        roles = ",".join(t["credentials"]) or "-"
+        last = t["last_event_at"] or "-"
+        print(f"{t['tenant']}  last event {last}  credentials {roles}  {counts}")
     print(f"({output.counted(len(found), 'tenant')})", file=sys.stderr)
     return 0
 

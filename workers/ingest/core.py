@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from itertools import groupby
 from operator import itemgetter
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from pydantic import ValidationError
 
 from events import Event, model_for_subject
+from events.audit_types import AuditEventType
+from events.models import AuditReported
+from events.subjects import audit_subject, split_tenant
 from workers.handlers import BATCH_HANDLERS, HANDLERS, Unit
 from workers.ids import Uuid7Block
 from workers.ingest.outcomes import APPLIED, DUPLICATE, Incoming, Outcome, Result
@@ -74,39 +77,85 @@ def apply_raw(
 
 
 def decode_all(batch: list[Incoming]) -> tuple[list[Result | None], list[Decoded]]:
-    """Each invalid event's result (dead, with the reason) and the valid ones, in order."""
+    """Each invalid event's result (dead, with the reason) and the valid ones, in order.
+
+    On `tenant.T.<subject>` (multi-tenant mode: T is the account the server authenticated) an
+    event whose `tenant_id` is not T is dead, and its place in `decoded` is taken by the
+    UnauthorizedAccess audit record it earns in T: nothing is written in the tenant it named.
+    """
     results: list[Result | None] = [None] * len(batch)
     decoded: list[Decoded] = []
     for i, item in enumerate(batch):
-        event_or_reason = decode(item)
+        tenant, subject = split_tenant(item.subject)
+        event_or_reason = decode_body(subject, item.data)
         if isinstance(event_or_reason, str):
             results[i] = Result(Outcome.DEAD, event_or_reason)
+        elif tenant is not None and str(event_or_reason.tenant_id) != tenant:
+            reason = (
+                f"tenant_id {event_or_reason.tenant_id} is not the publisher's tenant {tenant}: "
+                f"a producer publishes only its own tenant's events"
+            )
+            results[i] = Result(Outcome.DEAD, reason)
+            audit = unauthorized(tenant, subject, event_or_reason, reason)
+            decoded.append((i, UNAUTHORIZED_SUBJECT, audit))
         else:
-            decoded.append((i, item.subject, event_or_reason))
+            decoded.append((i, subject, event_or_reason))
     return results, decoded
+
+
+UNAUTHORIZED_SUBJECT = audit_subject(AuditEventType.UNAUTHORIZED_ACCESS)
+
+
+def unauthorized(tenant: str, subject: str, event: Event, reason: str) -> AuditReported:
+    """The UnauthorizedAccess record of `event`, in the tenant that published it; its id is
+    derived from the event's, so a redelivery is a duplicate of it."""
+    tenant_id = UUID(tenant)
+    return AuditReported(
+        event_id=uuid5(tenant_id, f"unauthorized:{event.event_id}"),
+        tenant_id=tenant_id,
+        occurred_at=event.occurred_at,
+        user_id=event.user_id,
+        workspace_session_id=event.workspace_session_id,
+        source=event.source,
+        ip_address=event.ip_address,
+        user_agent=event.user_agent,
+        event_data={
+            "reason": reason,
+            "subject": subject,
+            "claimed_tenant_id": str(event.tenant_id),
+            "rejected_event_id": str(event.event_id),
+        },
+    )
 
 
 def merged(
     dead: list[Result | None], decoded: list[Decoded], applied: list[Result]
 ) -> list[Result]:
     """One result per event of the batch, in its order: `decode_all`'s dead ones, and the
-    results of the valid ones (`applied`, in `decoded`'s order) in the places left."""
+    results of the valid ones (`applied`, in `decoded`'s order) in the places left. An event
+    dead with an audit record to write stays dead, unless that write must be retried."""
     for (i, _, _), result in zip(decoded, applied, strict=True):
-        dead[i] = result
+        if dead[i] is None or result.outcome is Outcome.RETRY:
+            dead[i] = result
     return [r for r in dead if r is not None]
 
 
 def decode(item: Incoming) -> Event | str:
     """The validated event, or the reason it is not one (for the dead-letter stream)."""
-    model = model_for_subject(item.subject)
+    return decode_body(split_tenant(item.subject)[1], item.data)
+
+
+def decode_body(subject: str, data: bytes) -> Event | str:
+    """`decode` of a body published on `subject` (without its tenant token)."""
+    model = model_for_subject(subject)
     if model is None:
-        return f"unknown subject {item.subject!r}: no event is accepted on it"
-    if not item.data:
+        return f"unknown subject {subject!r}: no event is accepted on it"
+    if not data:
         return "empty body: expected a JSON object"
     try:
-        return model.model_validate_json(item.data)
+        return model.model_validate_json(data)
     except ValidationError as e:
-        return f"invalid {item.subject} event: {_summarize(e)}"
+        return f"invalid {subject} event: {_summarize(e)}"
 
 
 def _summarize(e: ValidationError) -> str:

@@ -27,6 +27,8 @@ from workers.jobs.receipts import counts_from, receipt
 from workers.jobs.rules import Batches, HoldSet, Rule, rule
 from workers.jobs.summary import JobProgress, JobSummary, TenantResult
 from workers.repositories import CleanupResult, Repositories
+from workers.repositories.audit_seal import PurgeSigning
+from workers.repositories.audit_signing import Signer
 from workers.repositories.base import cutoff_of
 from workers.repositories.cursors import Continuation
 from workers.repositories.leases import Lease, LeaseLost
@@ -145,6 +147,13 @@ class _Run:
         cutoff = cutoff_of(self.started_at, days)
         return _Tenant(TenantResult(tenant, days, cutoff, resumed=stored is not None), held, stored)
 
+    def signing(self, run_id: UUID) -> PurgeSigning | None:
+        """How the audit purge signs what it removes of the sealed trail (a key configured)."""
+        path = self.settings.audit_signing_key_file
+        if path is None or self.dry_run or not self.rule.signs:
+            return None
+        return PurgeSigning(Signer.from_file(path), run_id, self.clock())
+
     async def tenant(self, t: _Tenant, progress: Progress | None) -> None:
         """Run the rule's cleanup for one tenant, from its continuation if it has one."""
         result, stored, job = t.result, t.stored, self.rule.name
@@ -171,6 +180,7 @@ class _Run:
             resume=stored.progress() if stored else None,
             checkpoint=None if self.dry_run else keeper,  # a dry run keeps nothing
             on_batch=on_batch,
+            signing=self.signing(run_id),
         )
         final = await self.rule.cleanup(
             self.store, self.repos, result.tenant, result.days, self.started_at, batches

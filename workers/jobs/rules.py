@@ -14,6 +14,7 @@ from workers.config import Config
 from workers.errors import WorkersError
 from workers.records import Audit, File
 from workers.repositories import CleanupResult, Repositories
+from workers.repositories.audit_seal import PurgeSigning
 from workers.repositories.base import Checkpoint, OnBatch
 from workers.repositories.holds import Hold
 from workers.store.port import Store
@@ -59,6 +60,7 @@ class Batches:
     resume: CleanupResult | None = None
     checkpoint: Checkpoint | None = None
     on_batch: OnBatch | None = None
+    signing: PurgeSigning | None = None  # signs what the audit purge removes of the sealed trail
 
 
 CleanupMethod = Callable[..., Awaitable[CleanupResult]]
@@ -74,6 +76,7 @@ class Rule:
     cleanup_of: Callable[[Repositories], CleanupMethod]  # the repository cleanup that runs it
     held: bool  # legal holds apply: records are data (dedupe marks are bookkeeping)
     overridable: bool  # a tenant may set its own period (repos.retention)
+    signs: bool = False  # its cleanup signs purge statements (the audit trail's)
 
     def cleanup(
         self,
@@ -86,6 +89,7 @@ class Rule:
     ) -> Awaitable[CleanupResult]:
         """One tenant's cleanup under this rule."""
         keep = (b.holds.keep,) if self.held else ()
+        signing = {"signing": b.signing} if self.signs else {}
         return self.cleanup_of(repos)(
             store,
             tenant,
@@ -97,6 +101,7 @@ class Rule:
             resume=b.resume,
             checkpoint=b.checkpoint,
             on_batch=b.on_batch,
+            **signing,
         )
 
 
@@ -118,6 +123,7 @@ RULES: dict[str, Rule] = {
             lambda r: r.audit.cleanup_old_events,
             held=True,
             overridable=True,
+            signs=True,
         ),
         Rule(
             "dedupe",

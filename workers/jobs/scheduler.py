@@ -19,6 +19,9 @@ from workers.config import Config, ConfigError
 from workers.ids import utcnow
 from workers.jobs.clock import Clock
 from workers.jobs.executor import default_owner, run_job
+from workers.jobs.sealing import JOB as SEAL_JOB
+from workers.jobs.sealing import SealSummary, run_seal
+from workers.jobs.summary import JobSummary
 from workers.repositories import Repositories
 from workers.store import Store
 from workers.tasks import cancel_and_wait
@@ -33,13 +36,18 @@ CRON_FIELDS = {
     "files": "file_purge_cron",
     "audit": "audit_retention_cron",
     "dedupe": "dedupe_expiry_cron",
+    SEAL_JOB: "audit_seal_cron",
 }
 """Job name -> the setting holding its crontab expression."""
 
 
 def crons(settings: Config) -> dict[str, str]:
-    """Job name -> its crontab expression."""
-    return {job: str(getattr(settings, field)) for job, field in CRON_FIELDS.items()}
+    """Job name -> its crontab expression; sealing only once a signing key is configured."""
+    return {
+        job: str(getattr(settings, field))
+        for job, field in CRON_FIELDS.items()
+        if job != SEAL_JOB or settings.audit_signing_key_file is not None
+    }
 
 
 def create_scheduler(
@@ -95,15 +103,21 @@ class _Running:
 
     async def _logged(self, job: str, owner: str) -> None:
         try:
-            summary = await run_job(
-                job,
-                self.store,
-                self.repos,
-                self.settings,
-                clock=self.clock,
-                owner=owner,
-                metrics=self.metrics,
-            )
+            summary: SealSummary | JobSummary
+            if job == SEAL_JOB:
+                summary = await run_seal(
+                    self.store, self.repos, self.settings, clock=self.clock, owner=owner
+                )
+            else:
+                summary = await run_job(
+                    job,
+                    self.store,
+                    self.repos,
+                    self.settings,
+                    clock=self.clock,
+                    owner=owner,
+                    metrics=self.metrics,
+                )
         except asyncio.CancelledError:
             log.info("job %s stopped; the next run resumes it", job)
             raise

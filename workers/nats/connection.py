@@ -13,9 +13,11 @@ connection has been up, a refused certificate is logged and retried like any out
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from typing import Any
+from urllib.parse import urlparse
 
 from nats.aio.client import ErrorCallback
 
@@ -40,6 +42,10 @@ _CLIENT_CERTIFICATE_ALERTS = frozenset(
         "TLSV13_ALERT_CERTIFICATE_REQUIRED",
     }
 )
+
+
+_CUT_OFF = (BrokenPipeError, ConnectionResetError)
+PROBE_TIMEOUT_S = 2.0
 
 
 class NatsCertificateRefused(ConfigError):
@@ -117,6 +123,8 @@ class CertificateRefusal:
 
     async def on_error(self, error: Exception) -> None:
         refused = certificate_failure(self.settings, error)
+        if refused is None and self.starting and isinstance(error, _CUT_OFF):
+            refused = await self._ask_the_server()
         if refused is None:
             if self.others is not None:
                 await self.others(error)
@@ -124,6 +132,30 @@ class CertificateRefusal:
         if self.starting:
             raise refused
         log.error("%s; retrying", refused)
+
+    async def _ask_the_server(self) -> NatsCertificateRefused | None:
+        """Under TLS 1.3 a server refuses the client's certificate after the handshake, with an
+        alert the client sees only if it reads before it writes: nats-py writes CONNECT first
+        and may meet the closed socket (a broken pipe) instead. One connection that reads first
+        tells which it was."""
+        from workers.nats.broker import nats_tls  # broker builds on this module
+
+        url = urlparse(self.settings.nats_url)
+        context = nats_tls(self.settings)
+        if context is None or url.hostname is None or url.scheme not in ("nats", "tls"):
+            return None
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_S):
+                reader, writer = await asyncio.open_connection(url.hostname, url.port or 4222)
+                try:
+                    await reader.readline()  # the server's INFO, before TLS
+                    await writer.start_tls(context, server_hostname=url.hostname)
+                    await reader.read(1)  # nothing comes from a server that accepted us
+                finally:
+                    writer.close()
+        except (OSError, TimeoutError) as e:
+            return certificate_failure(self.settings, e)
+        return None
 
     async def on_disconnected(self) -> None:
         self.starting = False

@@ -6,6 +6,7 @@ Durable by default: `sync_interval: always` makes JetStream fsync before it acks
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -23,6 +24,13 @@ jetstream {{
   sync_interval: always
 }}
 """
+
+MULTI_TENANT = """\
+pid_file: "{pid_file}"
+include "{accounts}"
+"""
+"""Multi-tenant mode: the accounts `workers.nats.tenancy` generates; `tenants revoke` reloads
+the server through its pid file."""
 
 
 def find_binary(configured: str = "") -> str:
@@ -64,16 +72,27 @@ class LocalNatsServer:
         port: int | None = None,
         binary: str = "",
         max_payload: int = 8 * 1024 * 1024,
+        accounts: Path | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.binary = find_binary(binary)
         self.max_payload = max_payload
+        self.accounts = accounts  # the generated `accounts { … }` file (multi-tenant mode)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.pid_file_in(self.data_dir)
+
+    @staticmethod
+    def pid_file_in(data_dir: Path) -> Path:
+        """Where a server started on `data_dir` writes its pid (multi-tenant mode)."""
+        return data_dir / "nats-server.pid"
 
     def start(self, timeout: float = 15.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -84,6 +103,15 @@ class LocalNatsServer:
                 monitor_port=free_port(),
                 max_payload=self.max_payload,
                 store_dir=(self.data_dir / "jetstream").resolve(),
+            )
+            + (
+                MULTI_TENANT.format(
+                    pid_file=self.pid_file.resolve(),
+                    # nats-server reads an include relative to the including file
+                    accounts=os.path.relpath(self.accounts.resolve(), config.parent.resolve()),
+                )
+                if self.accounts is not None
+                else ""
             )
         )
         log = open(self.data_dir / "nats-server.log", "ab")  # noqa: SIM115 - owned by the process

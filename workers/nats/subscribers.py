@@ -235,15 +235,20 @@ def subscribe_all(
 
         if payload is not None:
             on_batch.__annotations__["body"] = list[payload]  # type: ignore[valid-type]
+        (consumer_filter,) = (
+            subjects.tenant_subjects((family.consumer_filter,))
+            if settings.multi_tenant
+            else (family.consumer_filter,)
+        )
         subscriber = broker.subscriber(
-            family.consumer_filter,
+            consumer_filter,
             stream=stream,
             durable=durable_name(family.name),
             config=consumer_config(settings),
             pull_sub=PullSub(settings.batch_size, timeout=settings.fetch_timeout_s, batch=True),
             ack_policy=AckPolicy.MANUAL,
             decoder=_raw,
-            title=f"{family.name}: {family.consumer_filter}",
+            title=f"{family.name}: {consumer_filter}",
         )
         long_poll(subscriber)(on_batch)
 

@@ -11,6 +11,7 @@ from uuid import UUID
 from events.audit_types import AuditEventType
 from workers.ids import day_of, to_ms, utcnow
 from workers.records import Audit
+from workers.repositories.audit_seal import AuditSealRepository, PurgeSigning
 from workers.repositories.base import (
     DEFAULT_PAGE,
     Checkpoint,
@@ -26,13 +27,17 @@ from workers.repositories.base import (
     last_element,
     scan,
 )
-from workers.store.keys import KeyRange, Prefix, TenantKeys
+from workers.store.keys import KeyRange, Keys, Prefix, TenantKeys
 from workers.store.port import Store, Transaction
 
 FAR_FUTURE_MS = 2**53
 
 
 class AuditRepository(Repository):
+    def __init__(self, keys: Keys) -> None:
+        super().__init__(keys)
+        self.seal = AuditSealRepository(keys)
+
     def create(self, tr: Transaction, audit: Audit) -> bool:
         """Store an audit record; False if its id exists (a retried transaction)."""
         return self.create_many(tr, [audit])[0]
@@ -45,6 +50,7 @@ class AuditRepository(Repository):
             if existing is None:
                 tr.set(key, audit.to_json())
                 diff_indexes(tr, {}, _entries(self.keys.tenant(audit.tenant_id), audit))
+                self.seal.enqueue(tr, audit.tenant_id, audit.id)
         return created
 
     def add(self, tr: Transaction, audit: Audit) -> None:
@@ -52,6 +58,7 @@ class AuditRepository(Repository):
         tk = self.keys.tenant(audit.tenant_id)
         tr.set(tk.audit.key(audit.id), audit.to_json())
         diff_indexes(tr, {}, _entries(tk, audit))
+        tr.set(tk.audit_unsealed.key(audit.id), b"")  # what `seal.enqueue` writes, inlined
 
     def get_by_id(self, tr: Transaction, tenant_id: UUID, audit_id: UUID) -> Audit | None:
         raw = tr.get(self.keys.tenant(tenant_id).audit.key(audit_id))
@@ -102,6 +109,7 @@ class AuditRepository(Repository):
         old = self.get_by_id(tr, tenant_id, audit_id)
         if old is not None:
             tr.clear(tk.audit.key(audit_id))
+            tr.clear(tk.audit_unsealed.key(audit_id))
             diff_indexes(tr, _entries(tk, old), {})
         return old
 
@@ -114,12 +122,14 @@ class AuditRepository(Repository):
         after: bytes | None = None,
         keep: Callable[[Audit], bool] | None = None,
         dry_run: bool = False,
+        signing: PurgeSigning | None = None,
     ) -> tuple[int, int, bytes | None]:
         """Delete up to `limit` events older than `cutoff`, walking the by-day index.
 
         Cost follows what expired: the scan stops at the cutoff key. `keep` (e.g. a legal hold)
-        spares a record. A `dry_run` counts what would go and writes nothing. Returns (removed,
-        kept, cursor to resume from or None when done).
+        spares a record. A `dry_run` counts what would go and writes nothing. Sealed records
+        keep their log entries, and `signing` signs a purge statement for them (audit_seal.py).
+        Returns (removed, kept, cursor to resume from or None when done).
         """
         tk = self.keys.tenant(tenant_id)
         begin, end = self._date_range(tk, None, cutoff)
@@ -129,6 +139,7 @@ class AuditRepository(Repository):
         ids = [tk.audit_by_date.tail(k)[-1] for k, _ in rows]
         raws = tr.get_many([tk.audit.key(i) for i in ids])
         removed = kept = 0
+        gone: list[UUID] = []
         for (date_key, _), raw in zip(rows, raws, strict=True):
             if raw is None:  # an entry without its record: drop it, never re-read it forever
                 if not dry_run:
@@ -141,7 +152,10 @@ class AuditRepository(Repository):
             if not dry_run:
                 tr.clear(tk.audit.key(audit.id))
                 diff_indexes(tr, _entries(tk, audit), {})
+                gone.append(audit.id)
             removed += 1
+        if gone:
+            self.seal.forget_removed(tr, tenant_id, gone, cutoff, signing)
         done = len(rows) < limit
         return removed, kept, None if done else rows[-1][0]
 
@@ -158,16 +172,18 @@ class AuditRepository(Repository):
         resume: CleanupResult | None = None,
         checkpoint: Checkpoint | None = None,
         on_batch: OnBatch | None = None,
+        signing: PurgeSigning | None = None,
     ) -> CleanupResult:
         """Delete every event that occurred more than `retention_days` ago, in short batches.
 
         The audit retention job runs this too: `resume`, `checkpoint` and `on_batch` are how it
-        carries on an interrupted run and keeps its lease, continuation and receipt.
+        carries on an interrupted run and keeps its lease, continuation and receipt; `signing`
+        how it signs what it removed of the sealed trail.
         """
         cutoff = cutoff_of(now or utcnow(), retention_days)
         return await cleanup_in_batches(
             store,
-            partial(self._cleanup_step, tenant_id, cutoff, batch, keep, dry_run),
+            partial(self._cleanup_step, tenant_id, cutoff, batch, keep, dry_run, signing),
             on_batch,
             resume=resume,
             checkpoint=checkpoint,
@@ -181,10 +197,11 @@ class AuditRepository(Repository):
         limit: int,
         keep: Callable[[Audit], bool] | None,
         dry_run: bool,
+        signing: PurgeSigning | None,
         tr: Transaction,
         after: bytes | None,
     ) -> tuple[int, int, bytes | None]:
-        return self.cleanup_batch(tr, tenant_id, cutoff, limit, after, keep, dry_run)
+        return self.cleanup_batch(tr, tenant_id, cutoff, limit, after, keep, dry_run, signing)
 
     def spec(self) -> Spec[Audit]:
         return Spec(

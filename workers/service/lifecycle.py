@@ -15,8 +15,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlparse
 
-from workers.config import Config
+from workers.config import Config, ConfigError
 from workers.nats.local_server import LocalNatsServer, reachable
+from workers.nats.tenancy import Registry, as_workers
 from workers.observability.endpoint import Observability
 from workers.observability.health import started_check, store_check
 from workers.service.wiring import open_configured_store, repositories
@@ -103,6 +104,22 @@ async def run_parts(settings: Config, parts: list[Part]) -> None:
         raise first or errors[0]
 
 
+def workers_account(settings: Config) -> Config:
+    """Multi-tenant `run`: the workers connect as the WORKERS account's user unless NATS_USER
+    says otherwise. The watcher is a producer of one tenant: it runs on its own there."""
+    if settings.watch_dir is not None:
+        raise ConfigError(
+            "WATCH_DIR with MULTI_TENANT: run the watcher on its own with its tenant's "
+            "file-monitor credentials (`workers tenants creds --tenant T --role file-monitor`)"
+        )
+    if settings.nats_user:
+        return settings
+    registry = Registry(settings.data_dir)
+    workers = as_workers(settings, registry)
+    registry.save()  # a first run makes the password: the server's configuration needs it
+    return workers
+
+
 def start_local_nats(settings: Config) -> LocalNatsServer | None:
     """Start nats-server for `run` unless NATS_URL already answers."""
     if reachable(settings.nats_url):
@@ -111,8 +128,16 @@ def start_local_nats(settings: Config) -> LocalNatsServer | None:
     parsed = urlparse(settings.nats_url)
     if parsed.hostname not in ("127.0.0.1", "localhost"):
         raise ConnectionError(f"NATS_URL {settings.nats_url} is not reachable")
+    accounts = None
+    if settings.multi_tenant:  # the accounts `tenants add|creds|revoke` keep current
+        registry = Registry(settings.data_dir)
+        registry.save()
+        accounts = registry.accounts_conf
     server = LocalNatsServer(
-        settings.data_dir / "nats", port=parsed.port or 4222, binary=settings.nats_server_bin
+        settings.data_dir / "nats",
+        port=parsed.port or 4222,
+        binary=settings.nats_server_bin,
+        accounts=accounts,
     )
     server.start()
     log.info("started nats-server on %s (JetStream data in %s)", server.url, server.data_dir)
@@ -120,6 +145,8 @@ def start_local_nats(settings: Config) -> LocalNatsServer | None:
 
 
 async def run_system(settings: Config) -> None:
+    if settings.multi_tenant:
+        settings = workers_account(settings)
     server = await asyncio.to_thread(start_local_nats, settings)
     parts: list[Part] = [run_workers]
     if settings.scheduler_enabled:

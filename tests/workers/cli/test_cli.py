@@ -46,9 +46,14 @@ async def test_demo_burst_can_be_published_queried_checked_and_seen_in_status(
     assert (missing.code, missing.err.startswith("error: agent ")) == (1, True)
     assert missing.err.endswith(" not found\n")
 
-    status = json.loads(cli(settings, "status", "--json").out)
+    status: dict = {}  # type: ignore[type-arg]
+
+    def acked() -> bool:  # acks follow the commits, asynchronously
+        status.update(json.loads(cli(settings, "status", "--json").out))
+        return {c["pending"] + c["ack_pending"] for c in status["nats"]["consumers"]} == {0}
+
+    await eventually(acked, what="every event acked, as `status` shows it")
     assert {s["name"]: s["messages"] for s in status["nats"]["streams"]} == {"EVENTS": 41, "DLQ": 0}
-    assert {c["pending"] + c["ack_pending"] for c in status["nats"]["consumers"]} == {0}
     assert len(status["nats"]["consumers"]) == 6 and status["nats"]["dlq_depth"] == 0
     [seen] = status["store"]["tenants"]
     assert seen["tenant"] == tenant and seen["last_event_at"] is not None
@@ -57,6 +62,7 @@ async def test_demo_burst_can_be_published_queried_checked_and_seen_in_status(
     }  # fmt: skip
     assert status["store"]["bytes"] > 0 and set(status["scheduler"]) == {"files", "audit", "dedupe"}
     listed = json.loads(cli(settings, "tenants", "list", "--json").out)
+    assert [t.pop("credentials") for t in listed] == [[]]  # single-tenant mode: none issued
     assert listed == status["store"]["tenants"]
 
     check = cli(settings, "check")
