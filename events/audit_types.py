@@ -42,6 +42,7 @@ class AuditEventType(StrEnum):
     DATABASE_ERROR = "DatabaseError"
     # written by the system itself, never accepted from producers
     DATA_PURGED = "DataPurged"
+    DATA_DISCARDED = "DataDiscarded"
     FILE_RESTORED = "FileRestored"
 
     @property
@@ -50,6 +51,8 @@ class AuditEventType(StrEnum):
         return re.sub(r"(?<!^)(?=[A-Z])", "_", self.value).lower()
 
 
-SYSTEM_AUDIT_TYPES = frozenset({AuditEventType.DATA_PURGED, AuditEventType.FILE_RESTORED})
+SYSTEM_AUDIT_TYPES = frozenset(
+    {AuditEventType.DATA_PURGED, AuditEventType.DATA_DISCARDED, AuditEventType.FILE_RESTORED}
+)
 PRODUCER_AUDIT_TYPES = tuple(t for t in AuditEventType if t not in SYSTEM_AUDIT_TYPES)
 AUDIT_TYPE_BY_SNAKE = {t.snake: t for t in AuditEventType}

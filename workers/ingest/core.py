@@ -15,7 +15,7 @@ from uuid import UUID, uuid5
 from pydantic import ValidationError
 
 from events import Event, model_for_subject
-from events.audit_types import AuditEventType
+from events.audit_types import SYSTEM_AUDIT_TYPES, AuditEventType
 from events.models import AuditReported
 from events.subjects import audit_subject, split_tenant
 from workers.handlers import BATCH_HANDLERS, HANDLERS, Unit
@@ -149,13 +149,30 @@ def decode_body(subject: str, data: bytes) -> Event | str:
     """`decode` of a body published on `subject` (without its tenant token)."""
     model = model_for_subject(subject)
     if model is None:
+        if subject in SYSTEM_SUBJECTS:
+            return (
+                f"subject {subject!r} is written by the system only: producers may not publish it"
+            )
         return f"unknown subject {subject!r}: no event is accepted on it"
     if not data:
         return "empty body: expected a JSON object"
     try:
         return model.model_validate_json(data)
     except ValidationError as e:
-        return f"invalid {subject} event: {_summarize(e)}"
+        return f"invalid {subject} event: {_not_utf8(data) or _summarize(e)}"
+
+
+SYSTEM_SUBJECTS = frozenset(audit_subject(t) for t in SYSTEM_AUDIT_TYPES)
+
+
+def _not_utf8(data: bytes) -> str | None:
+    """Why the body is not UTF-8, or None: said as such rather than as "Invalid JSON". Only
+    on the error path, so a valid body is never decoded twice."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return f"body is not valid UTF-8 (byte {e.start}): publish UTF-8 JSON"
+    return None
 
 
 def _summarize(e: ValidationError) -> str:

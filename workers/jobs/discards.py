@@ -18,8 +18,7 @@ from workers.records import Audit
 from workers.repositories import Repositories
 from workers.store.port import Store, Transaction
 
-DISCARD_AUDIT_TYPE = AuditEventType.DATA_PURGED
-"""Until the contract has a DataDiscarded type: a purge receipt with `rule: dlq_discard`."""
+DISCARD_AUDIT_TYPE = AuditEventType.DATA_DISCARDED
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,14 @@ async def test_dead_letters_can_be_listed_shown_replayed_and_discarded(
     assert discarded.err == "1 letter named no tenant: discarded without an audit record\n"
     assert cli(settings, "dlq", "list").err == "(0 dead letters)\n"
     receipts = cli(
-        settings, "query", "audit", "--tenant", str(tenant), "--event-type", "DataPurged", "--json"
+        settings,
+        "query",
+        "audit",
+        "--tenant",
+        str(tenant),
+        "--event-type",
+        "DataDiscarded",
+        "--json",
     )
     [receipt] = json.loads(receipts.out)  # the broken message's letter, discarded after replay
     assert receipt["event_data"]["rule"] == "dlq_discard"
