@@ -14,7 +14,7 @@ N      ?= 50000
 MINUTES ?= 30
 RATE    ?= 1000
 
-.PHONY: install dev run test lint typecheck unit docs bench bench-store bench-retention bench-watch chaos soak test-fdb clean
+.PHONY: install dev run test lint typecheck unit docs bench bench-multi-tenant bench-store bench-retention bench-watch chaos soak test-fdb clean
 
 install: $(RUN_STAMP)  ## what running needs (make run)
 
@@ -54,6 +54,9 @@ docs: dev  ## JSON Schema per event and the AsyncAPI document, under docs/
 
 bench: dev  ## end-to-end message.sent throughput and latency, next to the naive baseline
 	$(PY) bench/bench_e2e.py --n $(N)
+
+bench-multi-tenant: dev  ## make bench, plus the throughput in the multi-tenant mode (MULTI_TENANT)
+	$(PY) bench/bench_e2e.py --n $(N) --multi-tenant
 
 bench-store: dev
 	$(PY) bench/bench_store.py

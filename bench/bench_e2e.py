@@ -39,6 +39,7 @@ from workers.config import Config  # noqa: E402
 from workers.nats.local_server import LocalNatsServer, find_binary  # noqa: E402
 from workers.nats.streams import ensure_streams  # noqa: E402
 from workers.nats.subscribers import BatchConsumer, durable_name  # noqa: E402
+from workers.nats.tenancy import Registry, as_workers  # noqa: E402
 from workers.service.worker import build_worker  # noqa: E402
 
 BASELINE = ROOT / "bench" / "naive_baseline.py"
@@ -56,10 +57,14 @@ def naive_baseline(n: int) -> dict[str, float] | None:
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-async def throughput(n: int, batch: int, work: Path) -> float:
-    tenant, conv, user = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
-    bodies = (event(tenant, conv, user) for _ in range(n))
-    rate, _ = await drain(MESSAGE_SENT, "messages", bodies, n, batch, work / "tp")
+async def throughput(n: int, batch: int, work: Path, multi_tenant: bool = False) -> float:
+    tenant, conv, user = uuid.uuid4(), str(uuid.uuid4()), str(uuid.uuid4())
+    bodies = (event(str(tenant), conv, user) for _ in range(n))
+    where = work / ("tp-mt" if multi_tenant else "tp")
+    rate, dead = await drain(
+        MESSAGE_SENT, "messages", bodies, n, batch, where, tenant if multi_tenant else None
+    )
+    assert dead == 0, f"{dead} events dead-lettered"
     return rate
 
 
@@ -70,23 +75,57 @@ async def file_burst(creates: int, modifies: int, batch: int, work: Path) -> tup
 
 
 async def drain(
-    subject: str, family: str, bodies: Iterable[bytes], n: int, batch: int, where: Path
+    subject: str,
+    family: str,
+    bodies: Iterable[bytes],
+    n: int,
+    batch: int,
+    where: Path,
+    tenant: uuid.UUID | None = None,
 ) -> tuple[float, int]:
     """Publish n bodies on `subject`, then time a worker from its start until all are committed
-    and acked on the family's durable. Returns (events/s, events dead-lettered)."""
-    with LocalNatsServer(where.with_name(f"nats-{where.name}")) as server:
+    and acked on the family's durable. Returns (events/s, events dead-lettered).
+
+    With `tenant`: the multi-tenant mode (MULTI_TENANT): nats-server runs the generated
+    accounts, the bodies are published with the tenant's `ide` credential (into its own
+    stream, sourced by EVENTS), and the worker connects as the WORKERS account."""
+    registry, accounts, data_dir = None, None, where.with_name(f"data-{where.name}")
+    if tenant is not None:
+        registry = Registry(data_dir)
+        registry.add(tenant)
+        ide = registry.issue(tenant, "ide")
+        registry.save()
+        accounts = registry.accounts_conf
+    with LocalNatsServer(where.with_name(f"nats-{where.name}"), accounts=accounts) as server:
         settings = Config(
             nats_url=server.url,
             store_url=f"sqlite:///{where}.db",
             batch_size=batch,
             _env_file=None,
         )
-        nc = await nats.connect(server.url)
+        if registry is None:
+            nc = await nats.connect(server.url)
+        else:
+            settings = as_workers(
+                settings.model_copy(update={"multi_tenant": True, "data_dir": data_dir}),
+                registry,
+            )
+            nc = await nats.connect(
+                server.url,
+                user=settings.nats_user,
+                password=settings.nats_password.get_secret_value(),
+            )
+            producer = await nats.connect(server.url, user=ide.user, password=ide.password)
         js = nc.jetstream(publish_async_max_pending=4000)
-        await ensure_streams(js, settings)
+        await ensure_streams(js, settings, [str(tenant)] if tenant else None)
+        publish = (producer if registry is not None else nc).jetstream(
+            publish_async_max_pending=4000
+        )
         for body in bodies:
-            await js.publish_async(subject, body)
-        await js.publish_async_completed()
+            await publish.publish_async(subject, body)
+        await publish.publish_async_completed()
+        if registry is not None:
+            await producer.close()
         worker = build_worker(settings)
         stats = worker.ingestor.stats
         t0 = time.perf_counter()
@@ -167,6 +206,11 @@ async def main() -> None:
         "--late-sizes", type=int, nargs="+", default=[100, 10_000], help="files per session"
     )
     ap.add_argument("--late-repeats", type=int, default=50, help="late events timed per size")
+    ap.add_argument(
+        "--multi-tenant",
+        action="store_true",
+        help="also time the throughput in the multi-tenant mode (MULTI_TENANT), same N",
+    )
     args = ap.parse_args()
     if args.publisher:
         url, rate, seconds = args.publisher
@@ -177,6 +221,7 @@ async def main() -> None:
         print(f"N = {args.n} message.sent events, batch {args.batch}, SQLite (synchronous=FULL)")
         base = naive_baseline(args.n)
         ours = await throughput(args.n, args.batch, work)
+        ours_mt = await throughput(args.n, args.batch, work, True) if args.multi_tenant else None
         files, dead = await file_burst(args.file_creates, args.file_modifies, args.batch, work)
         lat = await latency(args.rate, args.seconds, work)
         late = await bench_files.late_event_costs(
@@ -188,6 +233,12 @@ async def main() -> None:
         f"this project        : {ours:>8.0f} events/s"
         + (f"   ({ratio:.2f}x the baseline)" if ratio else "")
     )
+    if ours_mt is not None and base:
+        print(
+            f"  multi-tenant mode : {ours_mt:>8.0f} events/s   "
+            f"({ours_mt / base['events_per_s']:.2f}x the baseline; a tenant's credential, its "
+            "own stream sourced by EVENTS)"
+        )
     print(
         f"latency at {args.rate}/s : p50 {pct(lat, 50):.1f} ms  p99 {pct(lat, 99):.1f} ms"
         f"  max {max(lat) * 1000:.1f} ms  ({len(lat)} events)"
@@ -219,6 +270,10 @@ async def main() -> None:
                 "events_per_s": round(ours),
                 "baseline_events_per_s": base["events_per_s"] if base else None,
                 "ratio": round(ratio, 2) if ratio else None,
+                "multi_tenant_events_per_s": round(ours_mt) if ours_mt else None,
+                "multi_tenant_ratio": (
+                    round(ours_mt / base["events_per_s"], 2) if ours_mt and base else None
+                ),
                 "offered_rate": args.rate,
                 "p50_ms": round(pct(lat, 50), 1),
                 "p99_ms": round(pct(lat, 99), 1),

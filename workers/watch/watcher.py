@@ -81,6 +81,10 @@ class Watcher:
         self.hasher = Hasher()
         self._stop = asyncio.Event()
         self._due: dict[str, float] = {}  # file -> monotonic time it may be read
+        # file gone from the folder -> time it may be reported deleted: the kernel may report
+        # a move's two halves apart (watchdog then sends a delete and a create), and until
+        # then the file can still be paired with where it went
+        self._vanishing: dict[str, float] = {}
         self._dirs: set[str] = set()
         self._everything = True  # the first look compares the whole folder
 
@@ -132,8 +136,9 @@ class Watcher:
 
     async def _wait(self, hints: Hints) -> None:
         timeout = None
-        if self._due:
-            timeout = max(0.0, min(self._due.values()) - time.monotonic())
+        if self._due or self._vanishing:
+            first = min([*self._due.values(), *self._vanishing.values()])
+            timeout = max(0.0, first - time.monotonic())
         waits = [
             asyncio.ensure_future(hints.arrived.wait()),
             asyncio.ensure_future(self._stop.wait()),
@@ -152,12 +157,14 @@ class Watcher:
             del self._due[f]
         dirs, everything = self._dirs, self._everything
         self._dirs, self._everything = set(), False
-        if not (files or dirs or everything):
+        vanished = any(final or t <= now for t in self._vanishing.values())
+        if not (files or dirs or everything or vanished):
             return
+        files |= self._vanishing.keys()  # each look may find where they went
         known, seen = await asyncio.to_thread(self._observe, files, dirs, everything)
         if not final:
             self._defer_unsettled(known, seen)
-        await self._apply(known, seen)
+        await self._apply(known, seen, final)
 
     def _observe(
         self, files: Iterable[str], dirs: Iterable[str], everything: bool
@@ -196,10 +203,18 @@ class Watcher:
                 del seen[path]
                 known.pop(path, None)
 
-    async def _apply(self, known: dict[str, Known], seen: dict[str, Stat]) -> None:
+    async def _apply(self, known: dict[str, Known], seen: dict[str, Stat], final: bool) -> None:
         moves = pair_renames(known, seen)
         clock = Clock(known)
-        await self._commit(moves_and_deletions(known, seen, moves, clock, time.time_ns() // 1000))
+        await self._commit(
+            moves_and_deletions(
+                self._gone_long_enough(known, seen, moves, final),
+                seen,
+                moves,
+                clock,
+                time.time_ns() // 1000,
+            )
+        )
         pending = to_read(known, seen, moves)
         while pending:
             if self.stopping and self.progress.enabled:
@@ -220,6 +235,25 @@ class Watcher:
             mono = time.monotonic()
             for path in plan.again:  # changed while read: read again once it settles
                 self._due[path] = mono + self.o.settle_s
+
+    def _gone_long_enough(
+        self, known: dict[str, Known], seen: dict[str, Stat], moves: dict[str, str], final: bool
+    ) -> dict[str, Known]:
+        """`known` without the files gone for less than the settle interval (looked at again
+        then): a file is reported deleted only once no look within it found where it went."""
+        now, moved_away = time.monotonic(), set(moves.values())
+        for path in [p for p in self._vanishing if p in seen or p in moved_away]:
+            del self._vanishing[path]
+        held = set()
+        for path, k in known.items():
+            if k.stat is None or path in seen or path in moved_away:
+                continue
+            due = self._vanishing.setdefault(path, now + self.o.settle_s)
+            if final or due <= now:
+                del self._vanishing[path]
+            else:
+                held.add(path)
+        return {p: k for p, k in known.items() if p not in held}
 
     async def _commit(self, plan: Plan) -> None:
         events = [e for e in (event_of(s, self.o.who) for s in plan.steps) if e is not None]

@@ -117,3 +117,28 @@ async def test_ctrl_c_publishes_what_is_pending_before_it_exits(
 
 async def _has(worker, t, path: str) -> bool:  # type: ignore[no-untyped-def]
     return path in await store_tree(worker, t)
+
+
+async def test_a_folder_moved_out_and_back_in_apart_keeps_its_files(
+    settings: Config, start_worker, tmp_path: Path
+) -> None:
+    """The kernel reports a move's two halves apart when the folder leaves the watched tree and
+    comes back (or under load): its files are held as gone for the settle interval, and the
+    look that finds them again pairs them, so they keep their ids (no delete + create)."""
+    worker = await start_worker(settings)
+    root = tmp_path / "project"
+    (root / "pkg").mkdir(parents=True)
+    for i in range(3):
+        (root / "pkg" / f"m{i}.py").write_text(f"n = {i}\n")
+    t = target(root)
+    slow = settings.model_copy(update={"watch_settle_s": 2.0})
+    async with watching(slow, t) as running:
+        await same_trees(worker, running, t, "the first scan")
+        ids = {i: await file_id(worker, t, f"pkg/m{i}.py") for i in range(3)}
+        os.rename(root / "pkg", tmp_path / "elsewhere")  # out of the watched tree: a delete
+        await eventually(
+            lambda: len(running.watcher._vanishing) == 3, what="the files held as gone"
+        )
+        os.rename(tmp_path / "elsewhere", root / "lib")  # back in: a create
+        await same_trees(worker, running, t, "the folder back under another name")
+        assert {i: await file_id(worker, t, f"lib/m{i}.py") for i in range(3)} == ids
