@@ -60,3 +60,13 @@ def store_url(sqlite_file: os.PathLike[str] | str) -> str:
 def fresh_key_root() -> str:
     """The default root on a test's own SQLite file; a root of its own on a shared store."""
     return f"test-{uuid.uuid4().hex}" if TEST_STORE_URL else "ide"
+
+
+def matches(subject: str, pattern: str) -> bool:
+    """NATS subject matching: `*` is one token, a trailing `>` one or more."""
+    tokens, wanted = subject.split("."), pattern.split(".")
+    if wanted[-1] == ">" and len(tokens) >= len(wanted):
+        wanted, tokens = wanted[:-1], tokens[: len(wanted) - 1]
+    if len(tokens) != len(wanted):
+        return False
+    return all(w in ("*", t) for w, t in zip(wanted, tokens, strict=True))

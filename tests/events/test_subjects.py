@@ -17,16 +17,7 @@ from events.subjects import (
     dlq_subject,
     model_for_subject,
 )
-
-
-def matches(subject: str, pattern: str) -> bool:
-    """NATS subject matching: `*` is one token, a trailing `>` one or more."""
-    tokens, wanted = subject.split("."), pattern.split(".")
-    if wanted[-1] == ">" and len(tokens) >= len(wanted):
-        wanted, tokens = wanted[:-1], tokens[: len(wanted) - 1]
-    if len(tokens) != len(wanted):
-        return False
-    return all(w in ("*", t) for w, t in zip(wanted, tokens, strict=True))
+from tests.helpers import matches
 
 
 def test_an_audit_subject_is_the_snake_case_of_its_type() -> None:

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from workers.watch.tree import Stat
+from workers.watch.tree import Stat, observe
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,18 +30,11 @@ def digest(path: Path) -> Digest | None:
         if after != before or Stat.of(os.lstat(path)) != before:
             return None
     except PermissionError:
-        s = observe_stat(path)
+        s = observe(path.parent, path.name)
         return Digest(None, s) if s is not None else None
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
     return Digest(sha, before)
-
-
-def observe_stat(path: Path) -> Stat | None:
-    try:
-        return Stat.of(os.lstat(path))
-    except OSError:
-        return None
 
 
 class Hasher:

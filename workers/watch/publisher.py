@@ -19,11 +19,11 @@ from typing import Any
 import nats
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
-from nats.js.api import PubAck
 from pydantic import ValidationError
 
 from events import subjects
 from events.models import FileChanged
+from workers.nats.producer import PublishReport, publish_all
 from workers.watch.changes import Step
 
 log = logging.getLogger("workers.watch")
@@ -96,9 +96,9 @@ class Publisher:
         wait = 0.5
         while True:
             try:
-                acks = await self._send_once(events)
+                report = await self._send_once(events)
                 self.published += len(events)
-                self.duplicates += sum(1 for a in acks if a.duplicate)
+                self.duplicates += report.duplicates
                 return
             except (NatsError, OSError, TimeoutError) as e:
                 if self._stopping():
@@ -114,21 +114,19 @@ class Publisher:
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, 10)
 
-    async def _send_once(self, events: Sequence[FileChanged]) -> list[PubAck]:
+    async def _send_once(self, events: Sequence[FileChanged]) -> PublishReport:
         nc = await self._connection()
         if not nc.is_connected:  # reconnecting: acks would only come after it is back
             raise ConnectionError("not connected")
-        js = nc.jetstream(publish_async_max_pending=1000)
-        acks = [
-            await js.publish_async(
-                subjects.FILE_CHANGED,
-                e.model_dump_json(exclude_none=True).encode(),
-                headers={"Nats-Msg-Id": str(e.event_id)},
-            )
+        bodies = (
+            (subjects.FILE_CHANGED, e.model_dump_json(exclude_none=True).encode(), str(e.event_id))
             for e in events
-        ]
-        async with asyncio.timeout(ACK_TIMEOUT_S):
-            return await asyncio.gather(*acks)
+        )
+        report = await publish_all(nc, bodies, window=1000, ack_timeout_s=ACK_TIMEOUT_S)
+        if report.failed:
+            reasons = "; ".join(report.failures)
+            raise ConnectionError(f"{report.failed} of {report.sent} not acknowledged: {reasons}")
+        return report
 
     async def close(self) -> None:
         if self._nc is not None and not self._nc.is_closed:

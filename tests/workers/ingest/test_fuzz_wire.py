@@ -39,7 +39,7 @@ from events.subjects import (
     SUBJECT_MODELS,
     audit_subject,
 )
-from tests.helpers import eventually
+from tests.helpers import eventually, matches
 from workers.config import Config
 from workers.ingest.core import decode
 from workers.ingest.outcomes import Incoming
@@ -167,16 +167,6 @@ blank_bodies = st.text(alphabet=" \t\r\n", max_size=40).map(str.encode)
 subject_tokens = st.text(alphabet=string.ascii_lowercase + string.digits + "_-", min_size=1)
 SYSTEM_SUBJECTS = sorted(audit_subject(t) for t in SYSTEM_AUDIT_TYPES)
 FAMILY_PREFIXES = sorted({s.split(".")[0] for f in FAMILIES for s in f.subjects})
-
-
-def matches(subject: str, pattern: str) -> bool:
-    """NATS subject matching: `*` is one token, a trailing `>` one or more."""
-    tokens, wanted = subject.split("."), pattern.split(".")
-    if wanted[-1] == ">" and len(tokens) >= len(wanted):
-        wanted, tokens = wanted[:-1], tokens[: len(wanted) - 1]
-    if len(tokens) != len(wanted):
-        return False
-    return all(w in ("*", t) for w, t in zip(wanted, tokens, strict=True))
 
 
 def stream_takes(subject: str) -> bool:
