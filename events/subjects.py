@@ -112,6 +112,11 @@ def tenant_subjects(filters: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(f"{TENANT_PREFIX}.*.{f}" for f in filters)
 
 
+def tenant_subject(tenant: str, subject: str) -> str:
+    """("T", "file.changed") -> `tenant.T.file.changed`, where tenant T's events arrive."""
+    return f"{TENANT_PREFIX}.{tenant}.{subject}"
+
+
 def split_tenant(subject: str) -> tuple[str | None, str]:
     """`tenant.T.file.changed` -> ("T", "file.changed"); a plain subject -> (None, subject)."""
     if not subject.startswith(TENANT_PREFIX + "."):

@@ -99,9 +99,15 @@ def publish_command(
 
 
 async def _publish(events: Iterable[tuple[str, bytes, str | None]], tenant: str | None) -> int:
-    from workers.nats.producer import publish_all
+    from workers.nats.producer import on_tenant_subjects, publish_all
+    from workers.nats.tenancy import WORKERS_USER
 
     config = settings()
+    if config.multi_tenant and config.nats_user == WORKERS_USER:
+        try:
+            events = list(on_tenant_subjects(events))
+        except ValueError as e:
+            raise UsageProblem(str(e)) from None
     async with nats_connection(config) as nc:
         report = await publish_all(nc, events)
     print(

@@ -44,9 +44,20 @@ def settings() -> Config:
         from workers.observability.logs import setup_logging
 
         given = {k: v for k, v in vars(overrides).items() if v is not None}
-        _settings = Config.from_env(**given)
+        _settings = _as_workers(Config.from_env(**given))
         setup_logging(_settings.log_level, _settings.log_format)
     return _settings
+
+
+def _as_workers(config: Config) -> Config:
+    """Multi-tenant mode: commands connect as the workers' user (the account that holds the
+    streams), from the registry in DATA_DIR, unless NATS_USER names another."""
+    from workers.nats.tenancy import Registry, as_workers
+
+    if not config.multi_tenant or config.nats_user:
+        return config
+    registry = Registry(config.data_dir)
+    return as_workers(config, registry) if registry.exists else config
 
 
 def sqlite_file(store_url: str) -> Path | None:
@@ -68,7 +79,7 @@ async def nats_connection(config: Config) -> AsyncIterator[Client]:
     from nats.errors import Error as NatsError
 
     from workers.nats.broker import nats_connect_options
-    from workers.nats.connection import CertificateRefusal
+    from workers.nats.connection import CertificateRefusal, credentials_refused
 
     options = {**nats_connect_options(config), **CertificateRefusal(config).callbacks()}
     try:
@@ -81,12 +92,8 @@ async def nats_connection(config: Config) -> AsyncIterator[Client]:
             **options,
         )
     except (OSError, TimeoutError, NatsError) as e:
-        if isinstance(e, NatsError) and "authorization" in str(e).lower():
-            raise CommandError(
-                f"NATS at {config.nats_url} refused the credentials: check NATS_USER, "
-                "NATS_PASSWORD, NATS_TOKEN or NATS_CREDS_FILE",
-                2,
-            ) from None
+        if isinstance(e, NatsError) and (refused := credentials_refused(config.nats_url, e)):
+            raise CommandError(str(refused), 2) from None
         raise unreachable(config.nats_url) from None
     try:
         yield nc

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlparse
 
+from faststream.message import StreamMessage
 from faststream.nats import NatsBroker
-from faststream.nats.prometheus import NatsPrometheusMiddleware
+from faststream.nats.prometheus.provider import (
+    BatchNatsMetricsSettingsProvider,
+    NatsMetricsSettingsProvider,
+)
+from faststream.nats.response import NatsPublishCommand
 from faststream.nats.security import (
     NatsCredentials,
     NatsSecurity,
@@ -16,8 +22,11 @@ from faststream.nats.security import (
     NatsUserPassword,
     parse_security,
 )
+from faststream.prometheus import ConsumeAttrs, PrometheusMiddleware
+from nats.aio.msg import Msg
 from prometheus_client import CollectorRegistry
 
+from events.subjects import split_tenant
 from workers.config import Config, ConfigError
 from workers.nats.connection import CertificateRefusal, log_nats_error
 from workers.observability.logs import adopt_faststream_logger
@@ -68,13 +77,53 @@ def nats_connect_options(settings: Config) -> dict[str, Any]:
     return {**parse_security(nats_security(settings)), **refusal.callbacks()}
 
 
+class _EventMetrics(NatsMetricsSettingsProvider):
+    """FastStream's metrics, labelled by the event's subject without its tenant token: in the
+    multi-tenant mode `tenant.<T>.file.changed` would make a time series per tenant."""
+
+    __slots__ = ()
+
+    def get_consume_attrs_from_message(self, msg: StreamMessage[Msg]) -> ConsumeAttrs:
+        attrs = super().get_consume_attrs_from_message(msg)
+        attrs["destination_name"] = split_tenant(attrs["destination_name"])[1]
+        return attrs
+
+
+class _BatchEventMetrics(BatchNatsMetricsSettingsProvider):
+    __slots__ = ()
+
+    def get_consume_attrs_from_message(self, msg: StreamMessage[list[Msg]]) -> ConsumeAttrs:
+        attrs = super().get_consume_attrs_from_message(msg)
+        attrs["destination_name"] = split_tenant(attrs["destination_name"])[1]
+        return attrs
+
+
+def _metrics_provider(
+    msg: Msg | Sequence[Msg] | None,
+) -> NatsMetricsSettingsProvider | BatchNatsMetricsSettingsProvider | None:
+    """faststream.nats.prometheus's factory, with the providers above."""
+    if isinstance(msg, Sequence):
+        return _BatchEventMetrics()
+    if isinstance(msg, Msg) or msg is None:
+        return _EventMetrics()
+    return None  # key-value and object-store watches: not ours
+
+
 def make_broker(settings: Config, registry: CollectorRegistry | None = None) -> NatsBroker:
     """The broker; with a registry, FastStream's Prometheus middleware records into it."""
     # Per-message logs at DEBUG: FastStream's INFO line per message halves throughput. Its
     # logger also narrates every task it starts at INFO: quiet unless LOG_LEVEL=DEBUG.
     adopt_faststream_logger(settings.log_level)
     middlewares = (
-        [NatsPrometheusMiddleware(registry=registry, app_name="workers")] if registry else []
+        [
+            PrometheusMiddleware[Msg | Sequence[Msg], NatsPublishCommand](
+                settings_provider_factory=_metrics_provider,  # type: ignore[arg-type]
+                registry=registry,
+                app_name="workers",
+            )
+        ]
+        if registry
+        else []
     )
     return NatsBroker(
         settings.nats_url,

@@ -109,6 +109,17 @@ async def log_nats_error(error: Exception) -> None:
     _nats_log.error("nats: encountered error", exc_info=error)
 
 
+def credentials_refused(url: str, error: BaseException) -> ConfigError | None:
+    """The server's refusal of the user, password, token or credentials file: a setting to
+    fix, which retrying never cures (None for any other error)."""
+    if "authorization violation" not in str(error).lower():
+        return None
+    return ConfigError(
+        f"NATS at {url} refused the credentials: check NATS_USER, NATS_PASSWORD, NATS_TOKEN "
+        "or NATS_CREDS_FILE (multi-tenant mode: the workers' are in DATA_DIR/tenancy)"
+    )
+
+
 class CertificateRefusal:
     """The `error_cb` and `disconnected_cb` of one connection (nats-py's or FastStream's).
 

@@ -82,6 +82,24 @@ def read_events(lines: TextIO, subject: str | None) -> Iterator[tuple[str, bytes
         yield str(target), json.dumps(body).encode(), str(event_id) if event_id else None
 
 
+def on_tenant_subjects(
+    events: Iterable[tuple[str, bytes, str | None]],
+) -> Iterator[tuple[str, bytes, str | None]]:
+    """The events on `tenant.<tenant_id>.<subject>`: how the workers' own user publishes in the
+    multi-tenant mode (a tenant's producers publish the plain subject; the server maps it)."""
+    for number, (subject, body, event_id) in enumerate(events, 1):
+        try:
+            tenant = json.loads(body).get("tenant_id")
+            uuid.UUID(str(tenant))
+        except (ValueError, AttributeError):
+            raise ValueError(
+                f"event {number} has no tenant_id (a UUID): in the multi-tenant mode the "
+                "workers' user publishes on tenant.<tenant_id>.<subject>; publish it with the "
+                "tenant's credentials (`workers tenants creds`) instead"
+            ) from None
+        yield s.tenant_subject(str(tenant), subject), body, event_id
+
+
 async def publish_all(
     nc: Client,
     events: Iterable[tuple[str, bytes, str | None]],

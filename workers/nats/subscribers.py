@@ -23,7 +23,6 @@ from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.subscriber.usecases import BatchPullStreamSubscriber
 from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError
-from nats.errors import TimeoutError as FetchTimeout
 from nats.js.api import AckPolicy as JsAckPolicy
 from nats.js.api import ConsumerConfig
 from nats.js.errors import ServiceUnavailableError
@@ -179,7 +178,7 @@ class LongPollBatchSubscriber(BatchPullStreamSubscriber):
         while self.running:
             try:
                 messages = await self.subscription.fetch(batch=1, timeout=IDLE_WAIT_S)
-            except FetchTimeout:
+            except TimeoutError:  # nats-py's own, or asyncio's bare one from fetch (2.15+)
                 continue
             except (ConnectionClosedError, ServiceUnavailableError):
                 await asyncio.sleep(RECONNECT_PAUSE_S)  # the client reconnects meanwhile
@@ -199,7 +198,7 @@ class LongPollBatchSubscriber(BatchPullStreamSubscriber):
                 break
             try:
                 messages += await self.subscription.fetch(batch=most - len(messages), timeout=left)
-            except (FetchTimeout, ConnectionClosedError, ServiceUnavailableError):
+            except (TimeoutError, ConnectionClosedError, ServiceUnavailableError):
                 break  # keep what arrived: acked after a reconnect, else redelivered
         return messages
 

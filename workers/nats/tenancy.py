@@ -120,6 +120,15 @@ class Registry:
             entry["revoked"] = True
         return revoked
 
+    def file_monitor(self, tenant: UUID) -> tuple[Credential, bool]:
+        """An active file-monitor credential of `tenant` (for the watcher inside `run`), and
+        whether it was issued just now because the tenant had none."""
+        self._active(tenant)
+        for cred in self.credentials(tenant):
+            if cred.role == "file-monitor" and not cred.revoked:
+                return cred, False
+        return self.issue(tenant, "file-monitor"), True
+
     def credentials(self, tenant: UUID) -> list[Credential]:
         entry = self.data["tenants"].get(str(tenant), {"creds": []})
         return [Credential(**c) for c in entry["creds"]]
@@ -127,8 +136,9 @@ class Registry:
     def save(self) -> None:
         """Write the registry and the server's accounts configuration (both 0600: passwords)."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        accounts = self.accounts()  # first: it makes the workers' password on first use
         _write_private(self.path, json.dumps(self.data, indent=1, sort_keys=True))
-        _write_private(self.accounts_conf, self.accounts())
+        _write_private(self.accounts_conf, accounts)
 
     def _active(self, tenant: UUID) -> dict[str, Any]:
         entry: dict[str, Any] | None = self.data["tenants"].get(str(tenant))

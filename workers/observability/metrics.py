@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from nats.aio.msg import Msg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from events.subjects import split_tenant
+
 BATCH_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_SIZES = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
 AGE_SECONDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
@@ -102,10 +104,12 @@ class Metrics:
         tally: dict[tuple[str, str], int] = {}
         redelivered: dict[str, int] = {}
         for msg, outcome in zip(msgs, outcomes, strict=True):
-            key = (msg.subject, outcome)
+            # without the tenant token (multi-tenant mode): a series per subject, not per tenant
+            subject = split_tenant(msg.subject)[1]
+            key = (subject, outcome)
             tally[key] = tally.get(key, 0) + 1
             if deliveries(msg) > 1:
-                redelivered[msg.subject] = redelivered.get(msg.subject, 0) + 1
+                redelivered[subject] = redelivered.get(subject, 0) + 1
         received: dict[str, int] = {}
         for (subject, outcome), n in tally.items():
             self.by_outcome[outcome].labels(subject).inc(n)

@@ -15,9 +15,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlparse
 
+from pydantic import SecretStr
+
 from workers.config import Config, ConfigError
 from workers.nats.local_server import LocalNatsServer, reachable
-from workers.nats.tenancy import Registry, as_workers
+from workers.nats.tenancy import Registry, TenancyError, as_workers, reload_server
 from workers.observability.endpoint import Observability
 from workers.observability.health import started_check, store_check
 from workers.service.wiring import open_configured_store, repositories
@@ -104,20 +106,29 @@ async def run_parts(settings: Config, parts: list[Part]) -> None:
         raise first or errors[0]
 
 
-def workers_account(settings: Config) -> Config:
-    """Multi-tenant `run`: the workers connect as the WORKERS account's user unless NATS_USER
-    says otherwise. The watcher is a producer of one tenant: it runs on its own there."""
-    if settings.watch_dir is not None:
-        raise ConfigError(
-            "WATCH_DIR with MULTI_TENANT: run the watcher on its own with its tenant's "
-            "file-monitor credentials (`workers tenants creds --tenant T --role file-monitor`)"
-        )
-    if settings.nats_user:
-        return settings
+def multi_tenant_accounts(settings: Config) -> tuple[Config, Config | None]:
+    """Multi-tenant `run`: the workers' settings (the WORKERS account's user unless NATS_USER
+    says otherwise) and the watcher's, if WATCH_DIR is set: a producer of WATCH_TENANT, with
+    one of its file-monitor credentials (issued on first use)."""
     registry = Registry(settings.data_dir)
+    watcher = None
+    if settings.watch_dir is not None:
+        if settings.watch_tenant is None:
+            raise ConfigError("WATCH_DIR needs WATCH_TENANT and WATCH_SESSION (UUIDs) as well")
+        try:
+            cred, issued = registry.file_monitor(settings.watch_tenant)
+        except TenancyError as e:
+            raise ConfigError(f"WATCH_TENANT: {e}") from None
+        if issued:
+            log.info("issued %s, the watcher's file-monitor credential", cred.user)
+        watcher = settings.model_copy(
+            update={"nats_user": cred.user, "nats_password": SecretStr(cred.password)}
+        )
     workers = as_workers(settings, registry)
     registry.save()  # a first run makes the password: the server's configuration needs it
-    return workers
+    if watcher is not None and issued:  # a local nats-server already running learns the user
+        reload_server(LocalNatsServer.pid_file_in(settings.data_dir / "nats"))
+    return workers, watcher
 
 
 def start_local_nats(settings: Config) -> LocalNatsServer | None:
@@ -145,14 +156,20 @@ def start_local_nats(settings: Config) -> LocalNatsServer | None:
 
 
 async def run_system(settings: Config) -> None:
+    watcher_settings = settings
     if settings.multi_tenant:
-        settings = workers_account(settings)
+        settings, watcher = multi_tenant_accounts(settings)
+        watcher_settings = watcher or settings
     server = await asyncio.to_thread(start_local_nats, settings)
     parts: list[Part] = [run_workers]
     if settings.scheduler_enabled:
         parts.append(run_scheduler_part)
     if settings.watch_dir is not None:
-        parts.append(run_watcher_part)
+
+        async def run_watcher(_: Config, stop: asyncio.Event, obs: Observability) -> None:
+            await run_watcher_part(watcher_settings, stop, obs)
+
+        parts.append(run_watcher)
     try:
         await run_parts(settings, parts)
     finally:

@@ -15,6 +15,7 @@ from workers.config import Config
 from workers.ingest.ingestor import Ingestor
 from workers.ingest.pool import PreparePool
 from workers.nats.broker import make_broker
+from workers.nats.connection import credentials_refused
 from workers.nats.pending import poll_pending
 from workers.nats.streams import ensure_streams
 from workers.nats.subscribers import BatchConsumer, durable_name, subscribe_all
@@ -53,7 +54,10 @@ class Worker:
         }
 
     async def start(self) -> None:
-        await self.broker.connect()
+        try:
+            await self.broker.connect()
+        except NatsError as e:
+            raise credentials_refused(self.settings.nats_url, e) or e from None
         js = self.broker.config.connection_state.stream
         for note in await ensure_streams(js, self.settings):
             log.info(note)

@@ -62,7 +62,7 @@ async def tenancy(tmp_path: Path, key_root: str) -> AsyncIterator[Tenancy]:
         store_url=store_url(tmp_path / "store.db"),
         key_root=key_root,
         multi_tenant=True,
-        metrics_port=0,
+        metrics_port=9100,  # FastStream's metrics on the worker's registry (not served here)
         batch_size=100,
         data_dir=tmp_path / "data",
     )

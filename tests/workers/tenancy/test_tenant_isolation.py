@@ -105,3 +105,22 @@ async def test_revoked_credential_cannot_connect_or_publish(tenancy: Tenancy) ->
     assert await b.publish("file.changed", file_changed(t.b, uuid.uuid4(), "created", "ok"))
     await eventually(lambda: t.worker.ingestor.stats.applied == 1, what="B's event applied")
     await b.nc.close()
+
+
+async def test_metrics_are_labelled_by_subject_not_by_tenant(tenancy: Tenancy) -> None:
+    t = tenancy
+    for tenant, cred in ((t.a, t.a_files), (t.b, t.b_files)):
+        producer = await connect(t.server, cred)
+        body = file_changed(tenant, uuid.uuid4(), "created", "a.py", b"x")
+        assert await producer.publish("file.changed", body) is not None
+        await producer.nc.close()
+    await eventually(lambda: t.worker.ingestor.stats.applied == 2, what="both applied")
+    labels = [
+        dict(sample.labels)
+        for family in t.worker.metrics.registry.collect()
+        for sample in family.samples
+        if family.name.startswith(("faststream_", "workers_"))
+    ]
+    values = {v for each in labels for v in each.values()}
+    assert "file.changed" in values  # FastStream's and ours: one series per subject ...
+    assert not [v for v in values if str(t.a) in v or str(t.b) in v]  # ... for every tenant
