@@ -106,6 +106,16 @@ class Config(BaseSettings):
         "(> the stream's max age).",
     )
 
+    reads_max_page: int = Field(
+        500, ge=1, le=10_000, description="The reads service: most records in one answer."
+    )
+    reads_deadline_s: float = Field(
+        2.0, gt=0, le=30, description="The reads service: a request not answered by then gets 504."
+    )
+    reads_concurrency: int = Field(
+        4, ge=1, le=64, description="The reads service: requests read at once; others wait."
+    )
+
     file_purge_after_days: float = Field(
         30.0, ge=0, description="Soft-deleted files kept this long."
     )

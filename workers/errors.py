@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class WorkersError(Exception):
     """Base of every error the workers raise on purpose."""
@@ -27,3 +29,13 @@ class PathOccupied(WorkersError):
             f"cannot restore to {path!r}: file {occupant} is live there; "
             "restore to another path with --to PATH"
         )
+
+
+def summarize(e: ValidationError) -> str:
+    """A validation error in one line: the first five problems, each `field: message`."""
+    parts = []
+    for err in e.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{where}: {err['msg']}")
+    more = e.error_count() - 5
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

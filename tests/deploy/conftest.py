@@ -1,7 +1,7 @@
 """Shared by the deployment tests: paths, YAML loading, the development tools they run (declared
 in pyproject.toml: a missing one fails), the environment variables the app reads (derived from
 `Config`), and a nats-server run from a config file under test (deploy/nats/nats-server.conf, or
-the config rendered from the Helm values)."""
+the config rendered from the Helm values; the multi-tenant mode's alike)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from pydantic import AliasChoices
@@ -145,31 +146,50 @@ def load_yaml_documents(path: Path) -> list[Any]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
 
 
-def nats_conf_for_test(store_dir: Path, port: int, monitor_port: int) -> str:
-    """deploy/nats/nats-server.conf with only its addresses and storage moved to the test's."""
-    text = NATS_CONF.read_text()
+def relocated_nats_conf(conf: Path, store_dir: Path, port: int, monitor_port: int) -> str:
+    """The text of the nats-server configuration `conf` with only its addresses and storage
+    moved to the test's."""
+    text = conf.read_text()
     for key, value in (
         ("listen", f"127.0.0.1:{port}"),
         ("http", f"127.0.0.1:{monitor_port}"),
         ("store_dir", json.dumps(str(store_dir))),
     ):
-        pattern = re.compile(rf"^(\s*){key}:.*$", re.MULTILINE)
-        assert len(pattern.findall(text)) == 1, f"{NATS_CONF.name}: expected one `{key}:` line"
-        text = pattern.sub(lambda m, k=key, v=value: f"{m.group(1)}{k}: {v}", text)
+        text = _set_line(text, key, value, conf.name)
     return text
 
 
-def nats_conf_from_helm_values(store_dir: Path, port: int, monitor_port: int) -> str:
-    """The parts of nats.conf the chart builds from our values (JetStream and the merged
-    top-level config), as NATS config text; `<< X >>` is the chart's spelling of a raw value."""
-    config = load_yaml(NATS_VALUES)["config"]
+def _set_line(text: str, key: str, value: str, name: str) -> str:
+    """`text` with its one `key:` line set to `value` (its indentation kept)."""
+    pattern = re.compile(rf"^(\s*){key}:.*$", re.MULTILINE)
+    assert len(pattern.findall(text)) == 1, f"{name}: expected one `{key}:` line"
+    return pattern.sub(lambda m: f"{m.group(1)}{key}: {value}", text)
+
+
+def nats_conf_for_test(store_dir: Path, port: int, monitor_port: int) -> str:
+    """deploy/nats/nats-server.conf with only its addresses and storage moved to the test's."""
+    return relocated_nats_conf(NATS_CONF, store_dir, port, monitor_port)
+
+
+def nats_conf_from_chart_values(values: Path, store_dir: Path, port: int, monitor_port: int) -> str:
+    """The parts of nats.conf the chart builds from the values file `values` (JetStream and
+    the merged top-level config), as NATS config text, rewritten as the chart's
+    `nats.formatConfig` does: a key ending in `$include` becomes `include <path>;` (resolved
+    from the config's folder), and `<< X >>` is the chart's spelling of a raw value."""
+    config = load_yaml(values)["config"]
     rendered = {
         "listen": f"127.0.0.1:{port}",
         "http": f"127.0.0.1:{monitor_port}",
         "jetstream": {"store_dir": str(store_dir), **config["jetstream"].get("merge", {})},
         **config.get("merge", {}),
     }
-    return re.sub(r'"<< (.+?) >>"', r"\1", json.dumps(rendered, indent=2))
+    text = re.sub(r'".*\$include": "(.*)",?', r"include \1;", json.dumps(rendered, indent=2))
+    return re.sub(r'"<<\s+(.*)\s+>>"', r"\1", text)
+
+
+def nats_conf_from_helm_values(store_dir: Path, port: int, monitor_port: int) -> str:
+    """nats.conf as the chart builds it from deploy/nats/values.yaml (the parts it takes)."""
+    return nats_conf_from_chart_values(NATS_VALUES, store_dir, port, monitor_port)
 
 
 CONFIGS: dict[str, Callable[[Path, int, int], str]] = {
@@ -198,15 +218,23 @@ def configured_nats(
     conf.write_text(CONFIGS[request.param](tmp_path / "js", port, monitor_port))
     for name, value in PASSWORD_ENV.items():
         monkeypatch.setenv(name, value)
-    log = (tmp_path / "nats.log").open("wb")
+    with nats_server_running(conf, port, tmp_path / "nats.log"):
+        yield RunningNats(port, monitor_port)
+
+
+@contextmanager
+def nats_server_running(conf: Path, port: int, log_file: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A real nats-server running `conf` (which listens on `port`), once it accepts
+    connections; its output goes to `log_file`, shown if it exits before then."""
+    log = log_file.open("wb")
     proc = subprocess.Popen([find_binary(), "-c", str(conf)], stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 15
         while not reachable(f"nats://127.0.0.1:{port}", 0.2):
-            assert proc.poll() is None, (tmp_path / "nats.log").read_text()
+            assert proc.poll() is None, log_file.read_text()
             assert time.monotonic() < deadline, "nats-server did not start"
             time.sleep(0.02)
-        yield RunningNats(port, monitor_port)
+        yield proc
     finally:
         proc.terminate()
         try:

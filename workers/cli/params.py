@@ -49,19 +49,6 @@ def event_type(text: str) -> AuditEventType:
     return found
 
 
-class RecordKind(StrEnum):
-    """What `query` reads."""
-
-    CONVERSATION = "conversation"
-    MESSAGES = "messages"
-    AUDIT = "audit"
-    FILES = "files"
-    FILE = "file"
-    AGENTS = "agents"
-    AGENT = "agent"
-    SETTINGS = "settings"
-
-
 class Job(StrEnum):
     """The retention jobs `cleanup` runs."""
 

@@ -12,12 +12,12 @@ import typer
 
 from events import AgentType, AuditEventType, SettingCategory
 from workers.cli import output, params
-from workers.cli.errors import CommandError
-from workers.cli.params import RecordKind
+from workers.cli.errors import CommandError, UsageProblem
 from workers.cli.resources import existing_store, settings
+from workers.reads.kinds import RecordKind
 
 if TYPE_CHECKING:
-    from workers.cli.query import Filters
+    from workers.reads.queries import Filters
 
 commands = typer.Typer()
 tenants = typer.Typer(
@@ -96,7 +96,7 @@ def query_command(
     json: Json = False,
 ) -> int:
     """Read records of a tenant; a filter that does not apply to WHAT is refused (exit 2)."""
-    from workers.cli.query import Filters
+    from workers.reads.queries import Filters
 
     f = Filters(
         tenant=tenant,
@@ -119,10 +119,19 @@ def query_command(
 
 
 async def _query(what: RecordKind, f: Filters, as_json: bool) -> int:
-    from workers.cli import query
-    from workers.errors import NotFound
+    from workers.reads import queries as query
 
-    query.refuse_unused(what, f)  # a usage error before anything is opened
+    try:
+        query.refuse_unused(what, f)  # a usage error before anything is opened
+        return await _read(what, f, as_json)
+    except query.BadQuery as e:
+        raise UsageProblem(str(e)) from None
+
+
+async def _read(what: RecordKind, f: Filters, as_json: bool) -> int:
+    from workers.errors import NotFound
+    from workers.reads import queries as query
+
     async with existing_store(settings()) as (store, repos):
         if query.is_single(what, f):
             try:

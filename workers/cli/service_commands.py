@@ -26,7 +26,8 @@ READY_POLL_S = 0.2
 @commands.command("run")
 def run_command() -> int:
     """The whole system on one machine: nats-server (unless NATS_URL answers), the workers,
-    the scheduler, and the watcher if WATCH_DIR is set. Prints a ready line once /readyz is."""
+    the reads service, the scheduler, and the watcher if WATCH_DIR is set. Prints a ready
+    line once /readyz is."""
     return asyncio.run(_run())
 
 
@@ -82,10 +83,22 @@ def scheduler_command() -> int:
     return asyncio.run(_parts("scheduler"))
 
 
-async def _parts(which: str) -> int:
-    from workers.service.lifecycle import run_parts, run_scheduler_part, run_workers
+@commands.command("serve-reads")
+def serve_reads_command() -> int:
+    """Only the reads service: the IDE's queries over NATS request-reply (`reads.*`), on a
+    store connection of its own (scale by starting more: NATS spreads the requests)."""
+    return asyncio.run(_parts("reads"))
 
-    await run_parts(settings(), [run_workers if which == "workers" else run_scheduler_part])
+
+async def _parts(which: str) -> int:
+    from workers.service import lifecycle
+
+    part = {
+        "workers": lifecycle.run_workers,
+        "scheduler": lifecycle.run_scheduler_part,
+        "reads": lifecycle.run_reads_part,
+    }[which]
+    await lifecycle.run_parts(settings(), [part])
     return 0
 
 

@@ -18,6 +18,7 @@ from events import Event, model_for_subject
 from events.audit_types import SYSTEM_AUDIT_TYPES, AuditEventType
 from events.models import AuditReported
 from events.subjects import audit_subject, split_tenant
+from workers.errors import summarize
 from workers.handlers import BATCH_HANDLERS, HANDLERS, Unit
 from workers.ids import Uuid7Block
 from workers.ingest.outcomes import APPLIED, DUPLICATE, Incoming, Outcome, Result
@@ -159,7 +160,7 @@ def decode_body(subject: str, data: bytes) -> Event | str:
     try:
         return model.model_validate_json(data)
     except ValidationError as e:
-        return f"invalid {subject} event: {_not_utf8(data) or _summarize(e)}"
+        return f"invalid {subject} event: {_not_utf8(data) or summarize(e)}"
 
 
 SYSTEM_SUBJECTS = frozenset(audit_subject(t) for t in SYSTEM_AUDIT_TYPES)
@@ -173,15 +174,6 @@ def _not_utf8(data: bytes) -> str | None:
     except UnicodeDecodeError as e:
         return f"body is not valid UTF-8 (byte {e.start}): publish UTF-8 JSON"
     return None
-
-
-def _summarize(e: ValidationError) -> str:
-    parts = []
-    for err in e.errors(include_url=False)[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "body"
-        parts.append(f"{where}: {err['msg']}")
-    more = e.error_count() - 5
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
 def describe(e: BaseException) -> str:

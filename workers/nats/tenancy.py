@@ -48,6 +48,12 @@ ROLE_SUBJECTS: dict[str, tuple[str, ...]] = {
 }
 """What each producer role may publish: its user's publish permissions."""
 
+READ_PREFIX = "reads"
+READERS = frozenset({"ide", "agent-runtime"})
+READ_SUBJECTS = (f"{READ_PREFIX}.>", "$SRV.*.reads", "$SRV.*.reads.>")
+"""What a reader role may request too: the reads service's endpoints (`reads.<endpoint>`,
+which its account imports from `reads.<tenant>.<endpoint>`) and its discovery subjects."""
+
 
 class TenancyError(ValueError):
     """A tenant or credential that cannot be added, issued or revoked as asked."""
@@ -149,8 +155,14 @@ class Registry:
     def accounts(self) -> str:
         """The `accounts { … }` block of nats-server's configuration for the mode."""
         exports = "\n".join(
-            f'      {{service: "{TENANT_PREFIX}.*.{s}", account_token_position: 2}}'
-            for s in SUBJECT_MODELS
+            [
+                *(
+                    f'      {{service: "{TENANT_PREFIX}.*.{s}", account_token_position: 2}}'
+                    for s in SUBJECT_MODELS
+                ),
+                f'      {{service: "{READ_PREFIX}.*.>", account_token_position: 2}}',
+                '      {service: "$SRV.>"}',
+            ]
         )
         blocks = [
             f"  {WORKERS_ACCOUNT}: {{\n    jetstream: enabled\n"
@@ -162,9 +174,19 @@ class Registry:
                 continue
             users = ",\n".join(_user(Credential(**c)) for c in entry["creds"] if not c["revoked"])
             imports = "\n".join(
-                f'      {{service: {{account: {WORKERS_ACCOUNT}, subject: "{TENANT_PREFIX}.'
-                f'{tenant}.{s}"}}, to: "{s}"}}'
-                for s in SUBJECT_MODELS
+                [
+                    *(
+                        f"      {{service: {{account: {WORKERS_ACCOUNT}, subject: "
+                        f'"{TENANT_PREFIX}.{tenant}.{s}"}}, to: "{s}"}}'
+                        for s in SUBJECT_MODELS
+                    ),
+                    f"      {{service: {{account: {WORKERS_ACCOUNT}, subject: "
+                    f'"{READ_PREFIX}.{tenant}.>"}}, to: "{READ_PREFIX}.>"}}',
+                    *(
+                        f'      {{service: {{account: {WORKERS_ACCOUNT}, subject: "{srv}"}}}}'
+                        for srv in ("$SRV.*.reads", "$SRV.*.reads.>")
+                    ),
+                ]
             )
             blocks.append(
                 f'  "{tenant}": {{\n    users: [\n{users}\n    ]\n'
@@ -174,7 +196,8 @@ class Registry:
 
 
 def _user(cred: Credential) -> str:
-    allow = json.dumps(list(ROLE_SUBJECTS[cred.role]))
+    reads = READ_SUBJECTS if cred.role in READERS else ()
+    allow = json.dumps([*ROLE_SUBJECTS[cred.role], *reads])
     return (
         f'      {{user: "{cred.user}", password: "{cred.password}", permissions: {{'
         f'publish: {{allow: {allow}}}, subscribe: {{allow: ["_INBOX.>"]}}}}}}'

@@ -68,6 +68,39 @@ async def run_scheduler_part(settings: Config, stop: asyncio.Event, obs: Observa
         await store.close()
 
 
+async def run_reads_part(settings: Config, stop: asyncio.Event, obs: Observability) -> None:
+    """The reads service, on a NATS connection and a store of its own (never the workers')."""
+    import nats
+    from nats.errors import Error as NatsError
+
+    from workers.nats.broker import nats_connect_options
+    from workers.nats.connection import credentials_refused
+    from workers.reads.service import ReadService
+
+    store = open_configured_store(settings)
+    serving = asyncio.Event()
+    obs.health.add("reads", started_check(serving.is_set, "reads service starting"))
+    try:
+        try:
+            nc = await nats.connect(
+                settings.nats_url, max_reconnect_attempts=-1, **nats_connect_options(settings)
+            )
+        except (OSError, TimeoutError, NatsError) as e:
+            refused = credentials_refused(settings.nats_url, e)
+            raise refused or ConnectionError(f"cannot reach NATS at {settings.nats_url}") from None
+        service = ReadService(settings, store, repositories(settings))
+        try:
+            await service.start(nc)
+            serving.set()
+            log.info("reads service answering on %s.> from %s", "reads", settings.store_url)
+            await stop.wait()
+        finally:
+            await service.stop()
+            await nc.drain()
+    finally:
+        await store.close()
+
+
 async def run_watcher_part(settings: Config, stop: asyncio.Event, obs: Observability) -> None:
     """The file-monitor on WATCH_DIR: ready once its first scan is published."""
     from workers.watch.runner import build_watcher, target_from_settings, watch_until_stopped
@@ -161,7 +194,7 @@ async def run_system(settings: Config) -> None:
         settings, watcher = multi_tenant_accounts(settings)
         watcher_settings = watcher or settings
     server = await asyncio.to_thread(start_local_nats, settings)
-    parts: list[Part] = [run_workers]
+    parts: list[Part] = [run_workers, run_reads_part]
     if settings.scheduler_enabled:
         parts.append(run_scheduler_part)
     if settings.watch_dir is not None:

@@ -1,5 +1,6 @@
-"""The read side of `query`: which filters each record kind takes, and the page function that
-answers them; records are streamed page by page, never the whole range at once."""
+"""The queries `query` and the reads service answer: which filters each record kind takes, and
+the page function that answers them; records are read page by page, never the whole range at
+once."""
 
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ from uuid import UUID
 from pydantic import BaseModel
 
 from events import AgentType, AuditEventType, SettingCategory
-from workers.cli.errors import UsageProblem
-from workers.cli.params import RecordKind
 from workers.errors import NotFound
+from workers.reads.kinds import RecordKind
 from workers.records import Audit, File
 from workers.repositories import Page, Repositories
 from workers.store.port import Store, Transaction
+
+
+class BadQuery(ValueError):
+    """A filter missing or one that does not apply: the caller's to fix (`query` exits 2, the
+    reads service answers 400)."""
+
 
 PageFn = Callable[[Transaction, int, str | None], Page[Any]]
 Keep = Callable[[Any], bool]
@@ -75,7 +81,7 @@ def refuse_unused(what: K, f: Filters) -> None:
     unused = sorted(f.given() - ACCEPTS[what])
     if unused:
         takes = ", ".join(flag(n) for n in sorted(ACCEPTS[what]))
-        raise UsageProblem(
+        raise BadQuery(
             f"{', '.join(flag(n) for n in unused)} does not apply to {what.value}; "
             f"{what.value} takes {takes}"
         )
@@ -121,7 +127,7 @@ def _bind(pages: PageFn, after: str | None) -> Callable[[Transaction], Page[Any]
 
 def lister(repos: Repositories, what: K, f: Filters) -> tuple[PageFn, Keep | None]:
     """The page function of a list query, and what to keep of its pages (a second filter the
-    index cannot apply); UsageProblem naming a missing or inapplicable filter."""
+    index cannot apply); BadQuery naming a missing or inapplicable filter."""
     refuse_unused(what, f)
     t, since, until = f.tenant, f.since, f.until
     if what is K.CONVERSATION:
@@ -164,7 +170,7 @@ def lister(repos: Repositories, what: K, f: Filters) -> tuple[PageFn, Keep | Non
             return lambda tr, n, a: repos.settings.get_all(tr, t, user, category, n, a), None
         by_category = _need(category, "--user or --category")
         return lambda tr, n, a: repos.settings.list_by_category(tr, t, by_category, n, a), None
-    raise UsageProblem(f"{what.value} is one record: give --id")
+    raise BadQuery(f"{what.value} is one record: give --id")
 
 
 def _conversations_by_user(repos: Repositories, t: UUID, user: UUID) -> PageFn:
@@ -219,7 +225,7 @@ async def one(store: Store, repos: Repositories, what: K, f: Filters) -> BaseMod
         if what is K.SETTINGS:
             user, category = _need(f.user, "--user"), _need(f.category, "--category")
             return repos.settings.get(tr, t, user, category, _need(f.key, "--key"))
-        raise UsageProblem(f"{what.value} has no single-record form")
+        raise BadQuery(f"{what.value} has no single-record form")
 
     found = await store.read(read)
     if found is None:
@@ -229,5 +235,5 @@ async def one(store: Store, repos: Repositories, what: K, f: Filters) -> BaseMod
 
 def _need(value: V | None, option: str) -> V:
     if value is None:
-        raise UsageProblem(f"this query needs {option}")
+        raise BadQuery(f"this query needs {option}")
     return value
