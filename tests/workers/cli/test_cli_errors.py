@@ -4,7 +4,6 @@ down, no store where the command runs, a reader that leaves (`| head -1`), bad i
 from __future__ import annotations
 
 import re
-
 import subprocess
 import sys
 import uuid
