@@ -50,7 +50,7 @@ unit: dev
 
 docs: dev  ## JSON Schema per event and the AsyncAPI document, under docs/
 	$(PY) -m events.schema docs/schemas
-	$(VENV)/bin/faststream docs gen workers.nats.asyncapi:app --out docs/asyncapi.json
+	$(VENV)/bin/faststream docs gen workers.service.asyncapi:app --out docs/asyncapi.json
 
 bench: dev  ## end-to-end message.sent throughput and latency, next to the naive baseline
 	$(PY) bench/bench_e2e.py --n $(N)

@@ -108,7 +108,7 @@ async def test_run_starts_everything_stores_an_event_and_stops_on_ctrl_c_leaving
     nats_url, metrics_port = env["NATS_URL"], int(env["METRICS_PORT"])
     await wait_ready(metrics_port, run_process, timeout=60)
     _, body = await aget(metrics_port, "/readyz")
-    checks = {"nats": "ok", "store": "ok", "consumers": "ok", "scheduler": "ok"}
+    checks = {"nats": "ok", "store": "ok", "consumers": "ok", "scheduler": "ok", "reads": "ok"}
     assert json.loads(body) == {"ready": True, "checks": checks}
     children = descendants(run_process.pid)
     servers = [pid for pid, cmd in children.items() if "nats-server" in cmd]
@@ -185,7 +185,7 @@ async def test_run_uses_a_nats_server_that_already_answers_and_leaves_it_running
     try:
         await wait_ready(metrics_port, proc, timeout=60)
         _, body = await aget(metrics_port, "/readyz")
-        assert set(json.loads(body)["checks"]) == {"nats", "store", "consumers"}
+        assert set(json.loads(body)["checks"]) == {"nats", "store", "consumers", "reads"}
         assert not any("nats-server" in cmd for cmd in descendants(proc.pid).values())
         os.killpg(proc.pid, signal.SIGINT)
         assert await asyncio.to_thread(proc.wait, STOP_WITHIN_S) == 0, log_path.read_text()
