@@ -44,6 +44,8 @@ class AuditEventType(StrEnum):
     DATA_PURGED = "DataPurged"
     DATA_DISCARDED = "DataDiscarded"
     FILE_RESTORED = "FileRestored"
+    DATA_ERASED = "DataErased"
+    ERASED_USER_EVENT_DROPPED = "ErasedUserEventDropped"
 
     @property
     def snake(self) -> str:
@@ -52,7 +54,13 @@ class AuditEventType(StrEnum):
 
 
 SYSTEM_AUDIT_TYPES = frozenset(
-    {AuditEventType.DATA_PURGED, AuditEventType.DATA_DISCARDED, AuditEventType.FILE_RESTORED}
+    {
+        AuditEventType.DATA_PURGED,
+        AuditEventType.DATA_DISCARDED,
+        AuditEventType.FILE_RESTORED,
+        AuditEventType.DATA_ERASED,
+        AuditEventType.ERASED_USER_EVENT_DROPPED,
+    }
 )
 PRODUCER_AUDIT_TYPES = tuple(t for t in AuditEventType if t not in SYSTEM_AUDIT_TYPES)
 AUDIT_TYPE_BY_SNAKE = {t.snake: t for t in AuditEventType}

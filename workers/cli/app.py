@@ -15,6 +15,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError  # Typer's ven
 from workers.cli import (
     audit_commands,
     nats_commands,
+    privacy_commands,
     read_commands,
     resources,
     retention_commands,
@@ -49,6 +50,7 @@ app.add_typer(retention_commands.hold, name="hold")
 app.add_typer(retention_commands.retention, name="retention")
 app.add_typer(retention_commands.files, name="files")
 app.add_typer(audit_commands.audit, name="audit")
+app.add_typer(privacy_commands.subject, name="subject")
 
 
 def _version(show: bool) -> None:

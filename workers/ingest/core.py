@@ -22,6 +22,7 @@ from workers.errors import summarize
 from workers.handlers import BATCH_HANDLERS, HANDLERS, Unit
 from workers.ids import Uuid7Block
 from workers.ingest.outcomes import APPLIED, DUPLICATE, Incoming, Outcome, Result
+from workers.records import Audit
 from workers.repositories import Repositories
 from workers.store.port import Transaction
 
@@ -50,6 +51,7 @@ def apply_events(
         fresh.append((subject, Unit(tr, repos, audit_id), event))
         repos.applied.mark(tr, event.tenant_id, event.event_id, now_ms)
         results.append(APPLIED)
+    fresh = _without_erased_users(repos, tr, fresh)
     for subject, run in groupby(fresh, key=itemgetter(0)):  # runs keep the batch's order
         work = [(unit, event) for _, unit, event in run]
         if (apply_run := BATCH_HANDLERS.get(subject)) is not None:
@@ -60,6 +62,39 @@ def apply_events(
     for tenant_id in {t for t, _ in seen}:
         repos.tenants.mark_seen(tr, tenant_id)
     return results
+
+
+def _without_erased_users(
+    repos: Repositories, tr: Transaction, fresh: list[tuple[str, Unit, Event]]
+) -> list[tuple[str, Unit, Event]]:
+    """An event about an erased user (or one being erased) is not applied: it would bring the
+    user's data back. It is acknowledged, and an ErasedUserEventDropped record that names
+    neither the user nor the session takes its place. One read per batch."""
+    users = {(e.tenant_id, e.user_id) for _, _, e in fresh if e.user_id is not None}
+    erased = repos.erasures.erased_among(tr, sorted(users)) if users else {}
+    if not erased:
+        return fresh
+    kept = []
+    for subject, unit, event in fresh:
+        run = erased.get((event.tenant_id, event.user_id)) if event.user_id else None
+        if run is None:
+            kept.append((subject, unit, event))
+            continue
+        repos.audit.create(
+            tr,
+            Audit(
+                id=unit.audit_id,
+                tenant_id=event.tenant_id,
+                event_type=AuditEventType.ERASED_USER_EVENT_DROPPED,
+                occurred_at=event.occurred_at,
+                event_data={
+                    "subject": subject,
+                    "event_id": str(event.event_id),
+                    "erasure_id": str(run),
+                },
+            ),
+        )
+    return kept
 
 
 def apply_raw(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
+from uuid import UUID
 
 import nats
 from nats.aio.client import Client
@@ -140,6 +141,21 @@ async def connect(url: str, **options: Any) -> Client:
 async def discard(nc: Client, letter: DeadLetter) -> None:
     """Drop a letter for good (`dlq discard`): the operator decided it will never be replayed."""
     await nc.jetstream().delete_msg(STREAM_DLQ, letter.seq)
+
+
+async def remove_about(nc: Client, tenant: UUID, user: UUID, dry_run: bool = False) -> int:
+    """Delete every letter whose body names `user` of `tenant` (an erasure: a letter replayed
+    later would bring the user's data back); how many were (`dry_run`: would be) deleted."""
+    who, where = str(user).encode(), str(tenant).encode()
+    doomed = [
+        letter.seq
+        async for letter in letters(nc)
+        if who in letter.data and (where in letter.data or str(tenant) in letter.subject)
+    ]
+    js = nc.jetstream()
+    for seq in [] if dry_run else doomed:
+        await js.delete_msg(STREAM_DLQ, seq)
+    return len(doomed)
 
 
 def typed(letter: DeadLetter, full: bool = False) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from workers.repositories.base import (
 )
 from workers.repositories.conversations import ConversationRepository
 from workers.repositories.cursors import CursorRepository
+from workers.repositories.erasures import ErasureRepository
 from workers.repositories.files import FileRepository
 from workers.repositories.holds import HoldRepository
 from workers.repositories.leases import LeaseRepository
@@ -43,6 +44,7 @@ __all__ = [
     "ConversationRepository",
     "CorruptValue",
     "CursorRepository",
+    "ErasureRepository",
     "FileRepository",
     "HoldRepository",
     "LeaseRepository",
@@ -75,6 +77,7 @@ class Repositories:
         self.leases = LeaseRepository(self.keys)
         self.retention = RetentionRepository(self.keys)
         self.cursors = CursorRepository(self.keys)
+        self.erasures = ErasureRepository(self.keys)
 
     async def cleanup_past_horizon(
         self,

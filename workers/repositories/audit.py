@@ -11,6 +11,7 @@ from uuid import UUID
 from events.audit_types import AuditEventType
 from workers.ids import day_of, to_ms, utcnow
 from workers.records import Audit
+from workers.repositories.audit_merkle import erase_personal
 from workers.repositories.audit_seal import AuditSealRepository, PurgeSigning
 from workers.repositories.base import (
     DEFAULT_PAGE,
@@ -112,6 +113,23 @@ class AuditRepository(Repository):
             tr.clear(tk.audit_unsealed.key(audit_id))
             diff_indexes(tr, _entries(tk, old), {})
         return old
+
+    def pseudonymise_batch(
+        self, tr: Transaction, tenant_id: UUID, user_id: UUID, limit: int
+    ) -> int:
+        """Empty the personal fields of up to `limit` of the user's records, keeping their
+        digest (`erase_personal`: leaves, roots and signatures stay valid), and drop their
+        by-user index entries; 0 when none is left."""
+        tk = self.keys.tenant(tenant_id)
+        rows = tr.get_range(*tk.audit_by_user.range(user_id), limit=limit)
+        ids = [tk.audit_by_user.tail(key)[-1] for key, _ in rows]
+        for (index_key, _), raw in zip(
+            rows, tr.get_many([tk.audit.key(i) for i in ids]), strict=True
+        ):
+            tr.clear(index_key)
+            if raw is not None:
+                tr.set(tk.audit.key(tk.audit_by_user.tail(index_key)[-1]), erase_personal(raw))
+        return len(rows)
 
     def cleanup_batch(
         self,

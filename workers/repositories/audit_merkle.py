@@ -16,6 +16,8 @@ PERSONAL = ("user_id", "ip_address", "user_agent", "event_data")
 """The fields an erasure may remove: the leaf holds only `personal`, the digest of these."""
 
 LEAF_VERSION = 1
+ERASED_DIGEST = "personal"
+"""The key under which an erased record keeps the digest of its removed personal fields."""
 _ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _SAFE_INT = 2**53
 
@@ -81,14 +83,32 @@ def leaf_document(
     return doc
 
 
-def leaf_hash(raw: bytes) -> bytes:
-    """RFC 6962 leaf hash of a stored record: SHA-256(0x00 ‖ canonical leaf document)."""
+def _parse(raw: bytes) -> tuple[dict[str, Any], bool]:
     try:
-        record, floats = json.loads(raw, parse_float=_refuse_float), False
+        return json.loads(raw, parse_float=_refuse_float), False
     except _HasFloat:
-        record, floats = json.loads(raw), True
-    doc = leaf_document(record, floats=floats)
+        return json.loads(raw), True
+
+
+def leaf_hash(raw: bytes) -> bytes:
+    """RFC 6962 leaf hash of a stored record: SHA-256(0x00 ‖ canonical leaf document). An
+    erased record carries the digest of the personal fields it no longer has (`personal`)."""
+    record, floats = _parse(raw)
+    kept = record.pop(ERASED_DIGEST, None)
+    doc = leaf_document(record, kept if isinstance(kept, str) else None, floats=floats)
     return hashlib.sha256(b"\x00" + canonical(doc, floats=floats)).digest()
+
+
+def erase_personal(raw: bytes) -> bytes:
+    """The stored record with its personal fields emptied and their digest kept: its leaf hash
+    is unchanged, so every sealed window still verifies. Erasing twice changes nothing."""
+    record, floats = _parse(raw)
+    if isinstance(record.get(ERASED_DIGEST), str):
+        return raw
+    digest = personal_digest(record, floats=floats)
+    record |= {"user_id": None, "ip_address": None, "user_agent": None, "event_data": {}}
+    record[ERASED_DIGEST] = digest
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def merkle_root(leaves: list[bytes]) -> bytes:

@@ -111,6 +111,10 @@ class ConversationRepository(Repository):
         diff_indexes(tr, _entries(tk, old), {})
         return True
 
+    def clear_counts(self, tr: Transaction, tenant_id: UUID, conversation_id: UUID) -> None:
+        """Drop the conversation's counters (an erasure, once its messages are gone)."""
+        tr.clear_range(*self.keys.tenant(tenant_id).counters.range(conversation_id))
+
     def add_counts(
         self, tr: Transaction, tenant_id: UUID, conversation_id: UUID, messages: int, tokens: int
     ) -> None:

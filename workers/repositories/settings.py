@@ -125,6 +125,22 @@ class SettingRepository(Repository):
             tr.clear(_index_key(tk, old))
         return old
 
+    def erase_user_batch(self, tr: Transaction, tenant_id: UUID, user_id: UUID, limit: int) -> int:
+        """Remove up to `limit` of the user's settings and delete tombstones, with their index
+        entries (an erasure); 0 when none is left."""
+        tk = self.keys.tenant(tenant_id)
+        removed = 0
+        for key, raw in tr.get_range(*tk.settings.range(user_id), limit=limit):
+            tr.clear(key)
+            tr.clear(_index_key(tk, Setting.model_validate_json(raw)))
+            removed += 1
+        for key, version in tr.get_range(*tk.setting_tombstones.range(user_id), limit=limit):
+            _, category, name = tk.setting_tombstones.tail(key)
+            tr.clear(key)
+            tr.clear(_tomb_by_ms(tk, version.decode(), user_id, SettingCategory(category), name))
+            removed += 1
+        return removed
+
     def list_by_category(
         self,
         tr: Transaction,

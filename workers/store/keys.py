@@ -125,6 +125,7 @@ APPLIED_BY_MS = "applied_by_ms"
 HOLDS = "holds"
 CURSORS = "cursors"
 RETENTION = "retention"
+ERASURES = "erasures"
 SYS = "_sys"
 TENANTS = "tenants"
 LEASES = "leases"
@@ -172,6 +173,7 @@ class TenantKeys:
         self.holds = p(HOLDS)
         self.cursors = p(CURSORS)
         self.retention = p(RETENTION)
+        self.erasures = p(ERASURES)  # (SHA-256 of a user id) -> the erasure: marker and progress
 
 
 class Keys:

@@ -1,0 +1,1 @@
+"""A data subject's records: their export (GDPR articles 15 and 20)."""
