@@ -86,8 +86,7 @@ async def erase_subject(
         return ErasureReport(erasure.run_id, erasure.counts, already=True)
     run = _Run(store, repos, tenant, user, progress)
     if dead_letters is not None and "dead_letters" not in erasure.counts:
-        removed = await dead_letters()
-        await run.add("dead_letters", removed)
+        await run.record("dead_letters", await dead_letters())
     await run.conversations()
     await run.repeat("settings", lambda tr: repos.settings.erase_user_batch(tr, tenant, user, STEP))
     await run.files()
@@ -193,8 +192,18 @@ class _Run:
         if self.progress is not None:
             self.progress(kind, erasure.counts.get(kind, 0))
 
-    async def add(self, kind: str, n: int) -> None:
-        self._report(await self.store.transact(lambda tr: self._count(tr, {kind: n})), kind)
+    async def record(self, kind: str, n: int) -> None:
+        """Set `kind`'s count to `n`, work done outside the store (a retried commit must not
+        add it twice)."""
+
+        def step(tr: Transaction) -> Erasure:
+            erasure = self.repos.erasures.get(tr, self.tenant, self.user)
+            assert erasure is not None
+            erasure.counts[kind] = n
+            self.repos.erasures.put(tr, self.tenant, self.user, erasure)
+            return erasure
+
+        self._report(await self.store.transact(step), kind)
 
     async def repeat(self, kind: str, batch: Callable[[Transaction], int]) -> None:
         """Run `batch` (it removes up to STEP, returns how many) until it finds nothing."""

@@ -286,3 +286,25 @@ async def test_an_erasure_killed_midway_finishes_when_run_again_with_exact_count
     check = workers(settings, "check", "--json")
     assert json.loads(check.stdout)["clean"], check.stdout
     assert asyncio.get_running_loop() is not None
+
+
+async def test_commits_that_fail_or_land_unseen_leave_the_counts_exact(
+    settings: Config,
+    start_worker: Callable[..., Awaitable[Worker]],
+    producer: Client,
+) -> None:
+    """1021 (committed, yet reported failed: the step runs again) and 1020 (not committed) on
+    the erasure's transactions: the receipt's counts are still exact, nothing is left."""
+    worker = await start_worker(settings)
+    tenant = uuid.uuid4()
+    n = await publish_users(producer, tenant, extra=1000)
+    await eventually(lambda: worker.ingestor.stats.applied == n, timeout=60, what="applied")
+    faults = {"STORE_FAULTS": "1021:every:3,1020:every:7"}
+    erased = workers(
+        settings, "subject", "erase", "--tenant", str(tenant), "--user", str(U), "--json", **faults
+    )
+    assert erased.returncode == 0, erased.stderr
+    assert "fault injected: 1021" in erased.stderr  # the faults did fire
+    counts = json.loads(erased.stdout)["counts"]
+    assert (counts["messages"], counts["conversations"], counts["settings"]) == (1001, 1, 1)
+    assert not [1 for k, v in raw_tenant_range(settings, tenant) if str(U).encode() in k + v]
