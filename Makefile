@@ -14,7 +14,7 @@ N      ?= 50000
 MINUTES ?= 30
 RATE    ?= 1000
 
-.PHONY: install dev run test lint typecheck unit docs bench bench-multi-tenant bench-store bench-retention bench-watch chaos soak test-fdb clean
+.PHONY: install dev run test lint typecheck unit docs bench bench-multi-tenant bench-store bench-retention bench-watch bench-reads bench-erase chaos soak test-fdb clean
 
 install: $(RUN_STAMP)  ## what running needs (make run)
 
@@ -66,6 +66,12 @@ bench-retention: dev
 
 bench-watch: dev  ## the file-monitor: first scan of 10,000 files (1 GB) next to sha256sum, a burst to the store
 	$(PY) bench/bench_watch.py
+
+bench-reads: dev  ## reads/s and p99 of messages pages of 50 under 1,000 events/s of ingest; what they cost the ingest
+	$(PY) bench/bench_reads.py
+
+bench-erase: dev  ## subject export and erase of a user with 100,000 messages: time and peak memory
+	$(PY) bench/bench_erase.py
 
 chaos: dev  ## 20,000 events under SIGKILLs, a NATS restart and 1020/1021 faults, checked by an oracle
 	$(PY) bench/chaos.py

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from tests.helpers import TEST_STORE_URL, fresh_key_root, store_url
+from tests.helpers import TEST_STORE_URL, fresh_key_root, start_workers, store_url
 from workers.config import Config
 from workers.nats.local_server import LocalNatsServer
 from workers.service.worker import Worker, build_worker
@@ -113,16 +112,7 @@ def worker_process(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[by
             "METRICS_PORT": "0",  # off: several run at once (pass a free port to read /metrics)
             **env,
         }
-        log_path = tmp_path / f"worker-{len(procs)}.log"
-        log = open(log_path, "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workers", "worker"],
-            env=environ,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=log,
-        )
-        proc.log_path = log_path  # type: ignore[attr-defined]
+        proc = start_workers(environ, tmp_path, "worker", log=f"worker-{len(procs)}.log")
         procs.append(proc)
         return proc
 

@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 
 async def eventually(
@@ -30,18 +31,45 @@ async def eventually(
 
 
 def cli(
-    nats_url: str, store_url: str, *args: str, stdin: str | None = None
+    nats_url: str, store_url: str, *args: str, stdin: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m workers ARGS` as a user runs it, against the given NATS and store."""
-    env = {**os.environ, "NATS_URL": nats_url, "STORE_URL": store_url, "LOG_LEVEL": "WARNING"}
+    """`python -m workers ARGS` as a user runs it, against the given NATS and store (and any
+    other settings in `env`)."""
+    full = {**os.environ, "NATS_URL": nats_url, "STORE_URL": store_url, "LOG_LEVEL": "WARNING"}
+    return run_workers({**full, **env}, *args, stdin=stdin)
+
+
+def run_workers(
+    env: dict[str, str], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`python -m workers ARGS` with exactly this environment, to its end."""
     return subprocess.run(
         [sys.executable, "-m", "workers", *args],
         env=env,
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
+
+
+def start_workers(
+    env: dict[str, str], cwd: Path, *args: str, log: str = "workers.log", new_group: bool = False
+) -> subprocess.Popen[bytes]:
+    """`python -m workers ARGS` left running, its output in `cwd/log` (`proc.log_path`);
+    `new_group`: in a process group of its own, as a terminal starts it."""
+    log_path = cwd / log
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workers", *args],
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=out,
+            start_new_session=new_group,
+        )
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    return proc
 
 
 # --- Which store the end-to-end tests use --------------------------------------------------

@@ -43,7 +43,12 @@ class PageRequest(ReadRequest):
     limit: int = Field(
         50, ge=1, description="Most records in this answer (capped by READS_MAX_PAGE)."
     )
-    offset: int = Field(0, ge=0, le=10_000, description="Skip this many matches first.")
+    offset: int = Field(
+        0,
+        ge=0,
+        le=10_000,
+        description="Skip this many matches first (each one is read: use `after` for deep pages).",
+    )
     after: str | None = Field(
         None, description="`next` of the previous answer: continue from there (deep pages)."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import uuid
@@ -75,3 +76,14 @@ def later(minutes: int) -> datetime:
 
 def dumps(body: dict[str, Any]) -> bytes:
     return json.dumps(body).encode()
+
+
+def example_story(tenant: uuid.UUID) -> list[tuple[str, dict[str, Any]]]:
+    """`events.examples` for `tenant`, fresh event ids: (subject, body) in the story's order
+    (a login, an agent, a conversation and its message, a run, a file, a retitle, a setting)."""
+    from events.examples import EXAMPLES
+
+    return [
+        (subject, copy.deepcopy(body) | {"tenant_id": str(tenant), "event_id": str(uuid.uuid4())})
+        for subject, body in EXAMPLES.items()
+    ]

@@ -21,9 +21,9 @@ from typing import Any
 from nats.aio.client import Client
 
 from events.examples import EXAMPLES
-from tests.helpers import eventually
+from tests.helpers import cli, eventually
 from tests.workers.audit.audit_support import write_key
-from tests.workers.ingest.events_factory import dumps, message_sent
+from tests.workers.ingest.events_factory import dumps, example_story, message_sent
 from workers.config import Config
 from workers.repositories import Repositories
 from workers.service.worker import Worker
@@ -37,20 +37,7 @@ PERSONAL = ("203.0.113.42", "ide-desktop/1.42.0", str(EXAMPLES["message.sent"]["
 
 
 def workers(settings: Config, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full = {
-        **os.environ,
-        "NATS_URL": settings.nats_url,
-        "STORE_URL": settings.store_url,
-        "LOG_LEVEL": "WARNING",
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "workers", *args],
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return cli(settings.nats_url, settings.store_url, *args, **env)
 
 
 async def publish_users(nc: Client, tenant: uuid.UUID, extra: int) -> int:
@@ -58,8 +45,7 @@ async def publish_users(nc: Client, tenant: uuid.UUID, extra: int) -> int:
     conversation, a setting and a file. Returns how many events should be applied."""
     js = nc.jetstream(publish_async_max_pending=2000)
     n = 0
-    for subject, example in EXAMPLES.items():
-        body = copy.deepcopy(example) | {"tenant_id": str(tenant), "event_id": str(uuid.uuid4())}
+    for subject, body in example_story(tenant):
         await js.publish(subject, dumps(body))
         n += 1
     for i in range(extra):

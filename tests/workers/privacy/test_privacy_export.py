@@ -3,7 +3,6 @@ counts and SHA-256 match the files; nobody else's records; a folder in use refus
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import uuid
@@ -15,7 +14,7 @@ from nats.aio.client import Client
 
 from events.examples import EXAMPLES
 from tests.helpers import cli, eventually
-from tests.workers.ingest.events_factory import dumps, message_sent
+from tests.workers.ingest.events_factory import dumps, example_story, message_sent
 from workers.config import Config
 from workers.service.worker import Worker
 
@@ -28,8 +27,7 @@ async def publish_story(nc: Client, tenant: uuid.UUID) -> int:
     conversation (more than a page) and a conversation of another user."""
     js = nc.jetstream(publish_async_max_pending=2000)
     n = 0
-    for subject, example in EXAMPLES.items():
-        body = copy.deepcopy(example) | {"tenant_id": str(tenant), "event_id": str(uuid.uuid4())}
+    for subject, body in example_story(tenant):
         await js.publish(subject, dumps(body))
         n += 1
     for i in range(1200):
@@ -57,18 +55,8 @@ async def test_export_writes_every_kind_of_the_users_records_and_a_matching_mani
     n = await publish_story(producer, tenant)
     await eventually(lambda: worker.ingestor.stats.applied == n, timeout=60, what="applied")
     out = tmp_path / "export"
-    done = cli(
-        settings.nats_url,
-        settings.store_url,
-        "subject",
-        "export",
-        "--tenant",
-        str(tenant),
-        "--user",
-        str(USER),
-        "--out",
-        str(out),
-    )
+    who = ("--tenant", str(tenant), "--user", str(USER), "--out", str(out))
+    done = cli(settings.nats_url, settings.store_url, "subject", "export", *who)
     assert done.returncode == 0, done.stderr
     assert "export: messages 1,000" in done.stderr  # the progress line, while it runs
     manifest = json.loads((out / "manifest.json").read_text())
@@ -94,9 +82,6 @@ async def test_export_writes_every_kind_of_the_users_records_and_a_matching_mani
     assert lines(out / "agents.jsonl")[0]["id"] == EXAMPLES["agent.configured"]["agent_id"]
     assert done.stdout.startswith(f"exported {sum(counts.values()):,} records of user {USER}")
 
-    again = cli(
-        settings.nats_url, settings.store_url, "subject", "export",
-        "--tenant", str(tenant), "--user", str(USER), "--out", str(out),
-    )  # fmt: skip
+    again = cli(settings.nats_url, settings.store_url, "subject", "export", *who)
     assert again.returncode == 2
     assert again.stderr == f"error: {out} is not an empty folder: give a new or empty one\n"

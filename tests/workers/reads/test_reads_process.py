@@ -7,15 +7,13 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from nats.aio.client import Client
 
-from tests.helpers import eventually
+from tests.helpers import eventually, start_workers
 from tests.workers.ingest.events_factory import dumps, message_sent
 from tests.workers.observability.obs_support import aget, wait_ready
 from workers.config import Config
@@ -45,16 +43,8 @@ async def test_serve_reads_answers_what_the_workers_stored_and_stops_on_sigterm(
         "METRICS_PORT": str(port),
         "LOG_LEVEL": "INFO",
     }
-    log_path = tmp_path / "reads.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workers", "serve-reads"],
-            env=env,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=log,
-        )
-    proc.log_path = log_path  # type: ignore[attr-defined]
+    proc = start_workers(env, tmp_path, "serve-reads", log="reads.log")
+    log_path = proc.log_path  # type: ignore[attr-defined]
     try:
         await wait_ready(port, proc, timeout=30)
         _, body = await aget(port, "/readyz")

@@ -5,7 +5,6 @@ with its schemas."""
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,7 +17,7 @@ from nats.aio.client import Client
 
 from events.examples import EXAMPLES
 from tests.helpers import eventually
-from tests.workers.ingest.events_factory import dumps, message_sent
+from tests.workers.ingest.events_factory import dumps, example_story, message_sent
 from workers.config import Config
 from workers.reads.api import ENDPOINTS
 from workers.reads.service import ReadService
@@ -60,13 +59,10 @@ async def publish_story(nc: Client, tenant: uuid.UUID) -> list[dict[str, Any]]:
     """The examples' story (login, agent, conversation, message, run, file, setting) for
     `tenant`, then the file deleted: what the IDE, the agent runtime and the file-monitor send."""
     js = nc.jetstream()
-    bodies = []
-    for subject, example in EXAMPLES.items():
-        body = copy.deepcopy(example) | {"tenant_id": str(tenant), "event_id": str(uuid.uuid4())}
+    story = example_story(tenant)
+    for subject, body in story:
         await js.publish(subject, dumps(body))
-        bodies.append(body)
-    deleted = copy.deepcopy(EXAMPLES["file.changed"]) | {
-        "tenant_id": str(tenant),
+    deleted = dict(next(b for subject, b in story if subject == "file.changed")) | {
         "event_id": str(uuid.uuid4()),
         "change": "deleted",
         "occurred_at": "2025-11-26T10:00:00.000Z",
@@ -74,7 +70,7 @@ async def publish_story(nc: Client, tenant: uuid.UUID) -> list[dict[str, Any]]:
     for field in ("file_size", "checksum", "mime_type"):
         deleted.pop(field, None)
     await js.publish("file.changed", dumps(deleted))
-    return [*bodies, deleted]
+    return [*(body for _, body in story), deleted]
 
 
 @pytest.fixture

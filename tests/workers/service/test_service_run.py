@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from tests.helpers import eventually
+from tests.helpers import eventually, start_workers
 from tests.workers.ingest.events_factory import dumps, message_sent
 from tests.workers.observability.obs_support import aget, wait_ready
 from workers.config import Config
@@ -78,17 +77,7 @@ def run_process(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
         "LOG_LEVEL": "INFO",
         "LOG_FORMAT": "json",
     }
-    log_path = tmp_path / "run.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workers", "run"],
-            env=env,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-    proc.log_path = log_path  # type: ignore[attr-defined]
+    proc = start_workers(env, tmp_path, "run", log="run.log", new_group=True)
     proc.env = env  # type: ignore[attr-defined]
     yield proc
     if proc.poll() is None:
@@ -171,17 +160,8 @@ async def test_run_uses_a_nats_server_that_already_answers_and_leaves_it_running
         "LOG_LEVEL": "INFO",
         "LOG_FORMAT": "json",
     }
-    log_path = tmp_path / "run.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workers", "run"],
-            env=env,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-    proc.log_path = log_path  # type: ignore[attr-defined]
+    proc = start_workers(env, tmp_path, "run", log="run.log", new_group=True)
+    log_path = proc.log_path  # type: ignore[attr-defined]
     try:
         await wait_ready(metrics_port, proc, timeout=60)
         _, body = await aget(metrics_port, "/readyz")

@@ -8,30 +8,15 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
-from tests.helpers import eventually
+from tests.helpers import eventually, run_workers, start_workers
 from tests.workers.ingest.events_factory import dumps, message_sent
 from tests.workers.observability.obs_support import wait_ready
 from workers.nats.local_server import free_port
 
 STOP_WITHIN_S = 30.0
-
-
-def command(
-    env: dict[str, str], *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "workers", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 async def test_run_with_a_tenants_watcher_and_the_operators_commands(tmp_path: Path) -> None:
@@ -52,7 +37,7 @@ async def test_run_with_a_tenants_watcher_and_the_operators_commands(tmp_path: P
         "LOG_LEVEL": "INFO",
         "LOG_FORMAT": "json",
     }
-    added = command(env, "tenants", "add", str(tenant))
+    added = run_workers(env, "tenants", "add", str(tenant))
     assert added.returncode == 0, added.stderr
     watching = {
         **env,
@@ -60,22 +45,13 @@ async def test_run_with_a_tenants_watcher_and_the_operators_commands(tmp_path: P
         "WATCH_TENANT": str(tenant),
         "WATCH_SESSION": str(session),
     }
-    log_path = tmp_path / "run.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workers", "run"],
-            env=watching,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-    proc.log_path = log_path  # type: ignore[attr-defined]
+    proc = start_workers(watching, tmp_path, "run", log="run.log", new_group=True)
+    log_path = proc.log_path  # type: ignore[attr-defined]
     try:
         await wait_ready(metrics_port, proc, timeout=60)
 
         def files() -> list[str]:
-            out = command(
+            out = run_workers(
                 env, "query", "files", "--tenant", str(tenant), "--session", str(session), "--json"
             )
             assert out.returncode == 0, out.stderr
@@ -91,12 +67,12 @@ async def test_run_with_a_tenants_watcher_and_the_operators_commands(tmp_path: P
         # the operator's `publish` is the workers' user: each event goes on its tenant's subject
         event = message_sent(tenant, uuid.uuid4(), tokens=3)
         line = json.dumps({"subject": "message.sent", **json.loads(dumps(event))})
-        published = command(env, "publish", "-", stdin=line + "\n")
+        published = run_workers(env, "publish", "-", stdin=line + "\n")
         assert published.returncode == 0, published.stdout + published.stderr
         assert "1 stored" in published.stdout
-        status = command(env, "status", "--json")
+        status = run_workers(env, "status", "--json")
         assert status.returncode == 0, status.stderr
-        unrouted = command(env, "publish", "-", "--subject", "message.sent", stdin="{}\n")
+        unrouted = run_workers(env, "publish", "-", "--subject", "message.sent", stdin="{}\n")
         assert unrouted.returncode == 2
         assert unrouted.stderr.startswith("error: ") and "tenant_id" in unrouted.stderr
         assert "Traceback" not in unrouted.stderr
@@ -125,7 +101,7 @@ def test_run_refuses_a_watcher_of_a_tenant_not_added(tmp_path: Path) -> None:
         "WATCH_TENANT": str(tenant),
         "WATCH_SESSION": str(uuid.uuid4()),
     }
-    out = command(env, "run")
+    out = run_workers(env, "run")
     assert out.returncode == 2, out.stderr
     assert out.stderr.strip().splitlines() == [
         f"configuration error: WATCH_TENANT: tenant {tenant} is not active: "
@@ -144,7 +120,7 @@ def test_run_with_a_wrong_workers_password_stops_with_one_line(tmp_path: Path) -
         "NATS_USER": "workers",
         "NATS_PASSWORD": "not-the-password",
     }
-    out = command(env, "run")
+    out = run_workers(env, "run")
     assert out.returncode == 2, out.stderr
     (line,) = [x for x in out.stderr.splitlines() if not x.startswith(("{", "INFO", "WARNING"))]
     assert line.startswith("configuration error: NATS at nats://127.0.0.1:")
