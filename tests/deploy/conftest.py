@@ -133,6 +133,16 @@ def config_variables() -> set[str]:
     return {name.upper() for name in names}
 
 
+def cli_commands() -> set[str]:
+    """The commands `python -m workers` has (what a container's command or args may name)."""
+    import typer
+
+    from workers.cli.app import app
+
+    group = typer.main.get_command(app)
+    return set(getattr(group, "commands", {}))
+
+
 LIBFDB_C_VARIABLES = {"FDB_CLUSTER_FILE"}
 """Read by the FoundationDB client library (and fdbcli) in any process that opens the default
 cluster file: FoundationDB's "Administration: cluster file" documentation."""

@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.deploy.conftest import (
     COMPOSE_FILE,
     DEPLOY,
@@ -18,6 +20,7 @@ from tests.deploy.conftest import (
     LIBFDB_C_VARIABLES,
     NATS_CONF,
     ROOT,
+    cli_commands,
     config_variables,
     dev_tool,
     load_yaml,
@@ -25,7 +28,11 @@ from tests.deploy.conftest import (
 from workers.config import Config
 from workers.service.lifecycle import STOP_MARGIN_S
 
-APP_SERVICES = ("streams", "worker", "scheduler")
+APP_SERVICES = ("streams", "worker", "reads", "scheduler")
+"""The services that run our image's app (`python -m workers <command>`)."""
+
+NATS_CLIENTS = ("streams", "worker", "reads")
+"""The app services that connect to NATS, all as the `workers` user (the scheduler does not)."""
 
 FDB_IMAGE_VARIABLES = {
     "FDB_PORT",
@@ -80,15 +87,28 @@ def test_compose_file_is_valid_against_the_compose_specification() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_system_is_nats_fdb_its_init_the_streams_job_workers_and_scheduler() -> None:
-    assert set(services()) == {"nats", "fdb", "fdb-init", "streams", "worker", "scheduler", "tests"}
+def test_the_system_is_nats_fdb_its_init_the_streams_job_workers_reads_and_scheduler() -> None:
+    assert set(services()) == {"nats", "fdb", "fdb-init", "tests", *APP_SERVICES}
     assert services()["tests"]["profiles"] == ["test"], "tests run only with `make test-fdb`"
 
 
-def test_workers_run_two_replicas_without_host_ports() -> None:
-    worker = services()["worker"]
-    assert worker["deploy"]["replicas"] >= 2
-    assert "ports" not in worker and "container_name" not in worker
+def test_every_app_service_runs_a_command_of_the_app() -> None:
+    commands = cli_commands()
+    expected = {"streams": "streams", "worker": "worker", "reads": "serve-reads"}
+    for name in APP_SERVICES:
+        command = services()[name]["command"]
+        assert command[0] in commands, f"{name}: `python -m workers {command[0]}` does not exist"
+        assert command == [expected.get(name, name)], name
+
+
+@pytest.mark.parametrize("name", ["worker", "reads"])
+def test_the_shared_services_run_two_replicas_without_host_ports(name: str) -> None:
+    """The workers share durable consumers, the reads service a queue group: any number of
+    replicas, so no fixed name or host port that a second one would clash on."""
+    service = services()[name]
+    assert service["deploy"]["replicas"] >= 2
+    assert "ports" not in service and "container_name" not in service
+    assert service["expose"] == [services()[name]["environment"]["METRICS_PORT"]]
 
 
 def test_dependencies_wait_for_health_or_completion() -> None:
@@ -107,6 +127,13 @@ def test_dependencies_wait_for_health_or_completion() -> None:
     assert worker["streams"]["condition"] == "service_completed_successfully"
     assert worker["nats"]["condition"] == "service_healthy"
     assert worker["fdb"]["condition"] == "service_healthy"
+    # The reads service needs NATS and a database to read; no stream (it uses no JetStream).
+    reads = {t: rule["condition"] for t, rule in all_services["reads"]["depends_on"].items()}
+    assert reads == {
+        "nats": "service_healthy",
+        "fdb": "service_healthy",
+        "fdb-init": "service_completed_successfully",
+    }
 
 
 def test_mounted_files_and_build_inputs_exist() -> None:
@@ -211,9 +238,11 @@ def test_nats_gets_every_password_its_config_references() -> None:
     source, _ = mounts(nats)["/etc/nats/nats-server.conf"]
     assert (ROOT / source).resolve() == NATS_CONF
     assert nats["command"][-1] == "/etc/nats/nats-server.conf"
-    worker_password = services()["worker"]["environment"]["NATS_PASSWORD"]
-    assert worker_password == nats["environment"]["NATS_WORKERS_PASSWORD"]
-    assert services()["worker"]["environment"]["NATS_USER"] == "workers"
+    for name in NATS_CLIENTS:  # the reads service too: the config lets `workers` serve it
+        password = services()[name]["environment"]["NATS_PASSWORD"]
+        assert password == nats["environment"]["NATS_WORKERS_PASSWORD"], name
+        assert services()[name]["environment"]["NATS_USER"] == "workers", name
+        assert services()[name]["environment"]["NATS_URL"] == "nats://nats:4222", name
 
 
 def test_healthchecks_hit_the_health_endpoints() -> None:
@@ -221,17 +250,19 @@ def test_healthchecks_hit_the_health_endpoints() -> None:
     assert "http://127.0.0.1:8222/healthz" in nats
     assert re.search(r"^http: .*:8222\b", NATS_CONF.read_text(), re.MULTILINE)
     port = services()["worker"]["environment"]["METRICS_PORT"]
-    for name in ("worker", "scheduler"):
+    for name in ("worker", "reads", "scheduler"):
         check = " ".join(services()[name]["healthcheck"]["test"])
         assert f"http://127.0.0.1:{port}/healthz" in check
+        assert not services()[name]["healthcheck"].get("disable"), name
 
 
 def test_workers_get_time_to_drain_before_the_ack_wait_runs_out() -> None:
     ack_wait = Config.model_fields["ack_wait_s"].default  # Compose keeps the default
-    for name in ("worker", "scheduler"):
+    for name in ("worker", "reads", "scheduler"):
         service = services()[name]
         drain = float(service["environment"]["SHUTDOWN_GRACE_S"]) + STOP_MARGIN_S
         assert drain < seconds(service["stop_grace_period"]) < ack_wait
+        assert service["restart"] == "unless-stopped", name
 
 
 def test_single_server_streams_are_not_replicated() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.deploy.conftest import ROOT, load_yaml
+from workers.config import Config
 
 OPERATIONS = ROOT / "docs" / "operations.md"
 
@@ -38,3 +39,14 @@ def test_the_guide_covers_compose_kubernetes_durability_and_make_test_fdb() -> N
         "--scale worker=",
     ):
         assert phrase in text, phrase
+
+
+def test_the_guide_states_the_reads_services_settings_and_how_to_scale_it() -> None:
+    text = OPERATIONS.read_text()
+    for phrase in ("serve-reads", "--scale reads=", "deployment/reads", "allow_responses"):
+        assert phrase in text, phrase
+    for field in ("reads_concurrency", "reads_deadline_s", "reads_max_page"):
+        default = Config.model_fields[field].default
+        unit = " s" if field.endswith("_s") else ""
+        stated = f"`{field.upper()}` ({default:g}{unit})"
+        assert stated in text, f"the guide should state {stated}, the default of Config"

@@ -22,6 +22,7 @@ from tests.deploy.conftest import (
     DOCKERFILE,
     K8S,
     LIBFDB_C_VARIABLES,
+    cli_commands,
     config_variables,
     dev_module,
     load_yaml,
@@ -165,7 +166,7 @@ def test_every_builtin_object_is_valid_kubernetes(version: str) -> None:
                 path = ".".join(str(p) for p in e.path)
                 pytest.fail(f"{name}: {obj['kind']}/{obj['metadata']['name']}: {path}: {e.message}")
             checked += 1
-    assert checked >= 11
+    assert checked >= 13
 
 
 def test_foundationdb_cluster_matches_its_schema() -> None:
@@ -284,7 +285,11 @@ def test_the_cluster_runs_the_client_library_version_of_the_image() -> None:
     assert one("FoundationDBCluster", "workers-fdb")["spec"]["version"] == match.group(1)
 
 
-@pytest.mark.parametrize("deployment", ["worker", "scheduler"])
+APP_DEPLOYMENTS = ("worker", "reads", "scheduler")
+"""The long-running processes of the app, each a Deployment of its own."""
+
+
+@pytest.mark.parametrize("deployment", APP_DEPLOYMENTS)
 def test_pods_read_the_cluster_file_the_operator_publishes(deployment: str) -> None:
     cluster = one("FoundationDBCluster", "workers-fdb")["metadata"]["name"]
     spec = pod_spec("Deployment", deployment)
@@ -311,22 +316,77 @@ def test_pods_read_the_cluster_file_the_operator_publishes(deployment: str) -> N
     assert store_url == f"fdb://{writable['mountPath']}/fdb.cluster"
 
 
-def test_workers_run_at_least_two_replicas_with_probes_on_the_metrics_port() -> None:
-    worker = one("Deployment", "worker")
-    assert worker["spec"]["replicas"] >= 2
-    (container,) = worker["spec"]["template"]["spec"]["containers"]
+@pytest.mark.parametrize("deployment", ["worker", "reads"])
+def test_shared_deployments_run_at_least_two_replicas_with_probes_on_the_metrics_port(
+    deployment: str,
+) -> None:
+    """The workers share durable consumers, the reads service a queue group: two replicas or
+    more, replaced one at a time, the newcomer ready first."""
+    obj = one("Deployment", deployment)
+    assert obj["spec"]["replicas"] >= 2
+    assert obj["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    spec = obj["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
     port = one("ConfigMap", "workers-settings")["data"]["METRICS_PORT"]
     assert container["ports"] == [{"name": "metrics", "containerPort": int(port)}]
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert container["resources"]["requests"] and container["resources"]["limits"]
+    annotations = obj["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == port
+    (spread,) = spec["topologySpreadConstraints"]
+    assert spread["labelSelector"]["matchLabels"] == obj["spec"]["selector"]["matchLabels"]
+
+
+def test_every_app_container_runs_a_command_of_the_app() -> None:
+    commands = cli_commands()
+    expected = {"worker": "worker", "reads": "serve-reads", "scheduler": "scheduler"}
+    for name, command in expected.items():
+        (container,) = pod_spec("Deployment", name)["containers"]
+        assert container["args"] == [command], name
+    for _, obj in objects():
+        if obj["kind"] not in ("Deployment", "Job"):
+            continue
+        for container in obj["spec"]["template"]["spec"]["containers"]:
+            assert container["args"][0] in commands, f"{obj['metadata']['name']}: {container}"
+
+
+def test_the_reads_pods_are_the_workers_pods_but_for_the_command() -> None:
+    """Same settings and credentials (the `workers` NATS user, which the NATS configurations
+    let serve the reads), the same cluster file mount and copy, the same security."""
+    worker, reads = pod_spec("Deployment", "worker"), pod_spec("Deployment", "reads")
+    for key in ("securityContext", "initContainers", "volumes", "automountServiceAccountToken"):
+        assert reads[key] == worker[key], key
+    assert reads["terminationGracePeriodSeconds"] == worker["terminationGracePeriodSeconds"]
+    (w,), (r,) = worker["containers"], reads["containers"]
+    for key in ("image", "envFrom", "ports", "securityContext", "volumeMounts"):
+        assert r[key] == w[key], key
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert r[probe]["httpGet"] == w[probe]["httpGet"], probe
+
+
+def test_each_disruption_budget_covers_a_deployment_it_leaves_room_to_drain() -> None:
+    """A budget whose selector matches no pods protects nothing; one that allows no
+    disruption blocks every node drain."""
+    budgets = [o for _, o in objects() if o["kind"] == "PodDisruptionBudget"]
+    assert {b["metadata"]["name"] for b in budgets} == {"worker", "reads"}
+    for budget in budgets:
+        selector = budget["spec"]["selector"]["matchLabels"]
+        (deployment,) = [
+            o
+            for _, o in objects()
+            if o["kind"] == "Deployment"
+            and selector.items() <= o["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert deployment["metadata"]["name"] == budget["metadata"]["name"]
+        assert 0 < budget["spec"]["minAvailable"] < deployment["spec"]["replicas"]
 
 
 def test_the_scheduler_runs_one_replica() -> None:
     assert one("Deployment", "scheduler")["spec"]["replicas"] == 1
 
 
-@pytest.mark.parametrize("deployment", ["worker", "scheduler"])
+@pytest.mark.parametrize("deployment", APP_DEPLOYMENTS)
 def test_the_grace_period_covers_the_drain_and_stays_under_the_ack_wait(deployment: str) -> None:
     grace = pod_spec("Deployment", deployment)["terminationGracePeriodSeconds"]
     data = one("ConfigMap", "workers-settings")["data"]
@@ -363,7 +423,7 @@ def app_environment() -> dict[str, set[str]]:
 def test_the_app_containers_get_only_variables_the_app_reads() -> None:
     """A variable nothing reads is a setting that silently does nothing (a renamed field)."""
     environment = app_environment()
-    assert {"Deployment/worker/worker", "Deployment/scheduler/scheduler"} <= set(environment)
+    assert {f"Deployment/{d}/{d}" for d in APP_DEPLOYMENTS} <= set(environment)
     for container, names in environment.items():
         unknown = names - known_variables()
         assert not unknown, f"{container}: not read by the app: {sorted(unknown)}"
@@ -401,7 +461,7 @@ def test_secrets_hold_only_clearly_marked_placeholders() -> None:
 def test_pods_run_as_the_images_non_root_user() -> None:
     uid = re.search(r"^USER (\d+)", DOCKERFILE.read_text(), re.MULTILINE)
     assert uid is not None
-    for kind, name in (("Deployment", "worker"), ("Deployment", "scheduler"), ("Job", "streams")):
+    for kind, name in (*(("Deployment", d) for d in APP_DEPLOYMENTS), ("Job", "streams")):
         security = pod_spec(kind, name)["securityContext"]
         assert security["runAsNonRoot"] is True
         assert security["runAsUser"] == int(uid.group(1))

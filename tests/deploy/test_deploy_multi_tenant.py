@@ -425,6 +425,14 @@ def override() -> dict[str, Any]:
     return data
 
 
+NOT_YET_MULTI_TENANT: tuple[str, ...] = ()
+"""App services of docker-compose.yml that docker-compose.multi-tenant.yml does not switch to
+the mode yet (see test_the_override_switches_the_reads_service_too): the checks below cover
+the others; empty it once the override names them."""
+
+MULTI_TENANT_APPS = tuple(s for s in APP_SERVICES if s not in NOT_YET_MULTI_TENANT)
+
+
 def merged_compose() -> dict[str, Any]:
     merged: dict[str, Any] = merge_compose(load_yaml(COMPOSE_FILE), override())
     return merged
@@ -454,7 +462,7 @@ def test_the_override_only_mounts_and_sets_variables_on_services_of_the_base() -
     for name, service in override()["services"].items():
         assert name in base["services"], f"{name} is not a service of docker-compose.yml"
         assert set(service) <= OVERRIDDEN_KEYS, f"{name}: {sorted(set(service))}"
-    assert set(override()["services"]) == {"nats", *APP_SERVICES}
+    assert set(override()["services"]) == {"nats", *MULTI_TENANT_APPS}
 
 
 def test_the_merge_follows_composes_rules() -> None:
@@ -491,7 +499,7 @@ def test_nats_runs_the_multi_tenant_config_and_reads_the_registrys_folder(tmp_pa
 
 def test_the_apps_connect_as_the_workers_account_in_multi_tenant_mode() -> None:
     services = merged_compose()["services"]
-    for name in APP_SERVICES:
+    for name in MULTI_TENANT_APPS:
         env = services[name]["environment"]
         assert env["MULTI_TENANT"] == "true"
         parsed: dict[str, Any] = {"multi_tenant": env["MULTI_TENANT"]}
@@ -501,6 +509,14 @@ def test_the_apps_connect_as_the_workers_account_in_multi_tenant_mode() -> None:
         assert re.fullmatch(r"\$\{NATS_WORKERS_PASSWORD:\?[^}]+\}", env["NATS_PASSWORD"])
         unknown = set(env) - config_variables() - LIBFDB_C_VARIABLES
         assert not unknown, f"{name}: nothing reads {sorted(unknown)}"
+
+
+def test_the_override_switches_the_reads_service_too() -> None:
+    assert "reads" in APP_SERVICES
+    assert "reads" in override()["services"]
+    env = merged_compose()["services"]["reads"]["environment"]
+    assert env["MULTI_TENANT"] == "true"
+    assert env["NATS_USER"] == WORKERS_USER
 
 
 SERVER_SETTINGS = ("server_name", "listen", "http", "max_payload", "store_dir", "sync_interval")

@@ -1,7 +1,9 @@
 """The shipped NATS configurations: deploy/nats/nats-server.conf (Compose) and the Helm values
 (Kubernetes). Both are checked by the real nats-server (`-t`), then run: JetStream fsyncs before
-it acks, each publisher reaches only its own subjects, and the real workers do their whole job
-(streams, durable pull consumers, acks, dead letters) as the `workers` user."""
+it acks, each publisher reaches only its own subjects, the real workers do their whole job
+(streams, durable pull consumers, acks, dead letters) as the `workers` user, and the real reads
+service, as the `workers` user too, answers the readers (`ide`, `agent-runtime`) and nobody
+else, with replicas sharing the requests."""
 
 from __future__ import annotations
 
@@ -10,10 +12,13 @@ import os
 import subprocess
 import urllib.request
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import nats
+import nats.errors
 import pytest
 
 from tests.deploy.conftest import (
@@ -32,6 +37,9 @@ from tests.workers.ingest.events_factory import dumps, message_sent
 from workers.config import Config
 from workers.nats.local_server import find_binary
 from workers.nats.streams import ensure_streams
+from workers.reads.api import SERVICE_NAME
+from workers.reads.service import ReadService
+from workers.service.wiring import open_configured_store, repositories
 
 EVENT_SUBJECTS = (
     "file.changed",
@@ -200,3 +208,138 @@ async def test_the_workers_user_consumes_acks_and_dead_letters(
     assert (await ajs.stream_info("DLQ")).state.messages == 1
     await admin.close()
     assert not errors, errors
+
+
+READERS = ("ide", "agent-runtime")
+"""The users that may ask the reads service (its requests and its `$SRV` discovery)."""
+
+
+@asynccontextmanager
+async def reads_service(
+    server: RunningNats, tmp_path: Path, errors: list[str], replicas: int = 1
+) -> AsyncIterator[list[ReadService]]:
+    """`serve-reads` in-process, `replicas` times: each its own connection as the `workers`
+    user (what the deployments run), all on one SQLite store; every async error of those
+    connections (a permissions violation above all) lands in `errors`."""
+    settings = Config(
+        nats_url=server.url("workers"),
+        store_url=f"sqlite:///{tmp_path / 'reads.db'}",
+        data_dir=tmp_path / "data",
+        metrics_port=0,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    store = open_configured_store(settings)
+    started: list[tuple[Any, ReadService]] = []
+    try:
+        for _ in range(replicas):
+            nc = await connect(server, "workers", errors)
+            service = ReadService(settings, store, repositories(settings))
+            started.append((nc, service))
+            await service.start(nc)
+        yield [service for _, service in started]
+    finally:
+        for nc, service in started:
+            await service.stop()
+            await nc.drain()
+        await store.close()
+
+
+def requests_answered(service: ReadService) -> int:
+    assert service.service is not None
+    return sum(endpoint.num_requests for endpoint in service.service.stats().endpoints)
+
+
+async def test_the_readers_query_the_reads_service_run_as_the_workers_user(
+    configured_nats: RunningNats, tmp_path: Path
+) -> None:
+    service_errors: list[str] = []
+    async with reads_service(configured_nats, tmp_path, service_errors):
+        for user in READERS:
+            errors: list[str] = []
+            nc = await connect(configured_nats, user, errors)
+            body = json.dumps({"tenant": str(uuid.uuid4())}).encode()
+            answer = await nc.request("reads.agents.by_tenant", body, timeout=5)
+            assert not (answer.headers or {}).get("Nats-Service-Error"), answer.headers
+            assert json.loads(answer.data) == {"items": [], "next": None}
+            for verb in ("PING", "INFO"):
+                found = json.loads((await nc.request(f"$SRV.{verb}.reads", b"", timeout=5)).data)
+                assert found["name"] == SERVICE_NAME, found
+            await nc.close()
+            assert not errors, f"{user}: {errors}"
+    assert not service_errors, f"the workers user was refused: {service_errors}"
+
+
+async def refused(errors: list[str], subject: str, who: str) -> None:
+    """The server's permissions violation for `subject` reaches the connection's error
+    callback (nats-py lowercases the server's message: `$SRV` arrives as `$srv`)."""
+    quoted = f'"{subject}"'.lower()
+    await eventually(
+        lambda: any("permissions violation" in e and quoted in e for e in map(str.lower, errors)),
+        timeout=5,
+        what=f"a permissions violation for {who} on {subject}",
+    )
+
+
+async def test_only_the_readers_reach_the_reads_service(
+    configured_nats: RunningNats, tmp_path: Path
+) -> None:
+    service_errors: list[str] = []
+    body = json.dumps({"tenant": str(uuid.uuid4())}).encode()
+    async with reads_service(configured_nats, tmp_path, service_errors) as (service,):
+        # A producer that is no reader: its requests never leave the server.
+        errors: list[str] = []
+        fm = await connect(configured_nats, "file-monitor", errors)
+        with pytest.raises(nats.errors.TimeoutError):
+            await fm.request("reads.agents.by_tenant", body, timeout=1)
+        await refused(errors, "reads.agents.by_tenant", "file-monitor")
+        await fm.publish("$SRV.PING.reads", b"")
+        await fm.flush()
+        await refused(errors, "$SRV.PING.reads", "file-monitor")
+        await fm.close()
+        assert requests_answered(service) == 0, "a refused request reached the service"
+
+        # A reader can neither stand in for the service nor discover every service there is.
+        errors = []
+        ide = await connect(configured_nats, "ide", errors)
+        await ide.subscribe("reads.>")
+        await ide.publish("$SRV.PING", b"")
+        await ide.flush()
+        await refused(errors, "reads.>", "ide subscribing")
+        await refused(errors, "$SRV.PING", "ide")
+        await ide.close()
+
+        # The service's user answers only the requests it received: allow_responses opens
+        # their reply subjects, never `_INBOX.>` as a whole (JetStream's acks to producers go
+        # there), nor does it make requests of the service itself.
+        errors = []
+        workers = await connect(configured_nats, "workers", errors)
+        for subject in ("_INBOX.someone.else", "reads.agents.by_tenant"):
+            await workers.publish(subject, b"{}")
+            await workers.flush()
+            await refused(errors, subject, "workers")
+        await workers.close()
+    assert not service_errors, service_errors
+
+
+async def test_reads_replicas_share_the_requests(
+    configured_nats: RunningNats, tmp_path: Path
+) -> None:
+    """Each replica subscribes in the services framework's queue group: every request is
+    answered once, by one of them, and both take a share."""
+    service_errors: list[str] = []
+    async with reads_service(configured_nats, tmp_path, service_errors, replicas=2) as services:
+        errors: list[str] = []
+        ide = await connect(configured_nats, "ide", errors)
+        tenant = str(uuid.uuid4())
+        sent = 40
+        for _ in range(sent):
+            answer = await ide.request(
+                "reads.agents.by_tenant", json.dumps({"tenant": tenant}).encode(), timeout=5
+            )
+            assert json.loads(answer.data) == {"items": [], "next": None}
+        await ide.close()
+        shares = [requests_answered(s) for s in services]
+        assert sum(shares) == sent, shares
+        assert all(shares), f"one replica took every request: {shares}"
+        assert not errors, errors
+    assert not service_errors, service_errors

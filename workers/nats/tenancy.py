@@ -50,7 +50,10 @@ ROLE_SUBJECTS: dict[str, tuple[str, ...]] = {
 
 READ_PREFIX = "reads"
 READERS = frozenset({"ide", "agent-runtime"})
-READ_SUBJECTS = (f"{READ_PREFIX}.>", "$SRV.*.reads", "$SRV.*.reads.>")
+DISCOVERY = ("$SRV.PING.reads", "$SRV.PING.reads.>", "$SRV.INFO.reads", "$SRV.INFO.reads.>")
+"""The reads service's discovery a tenant may use; not `$SRV.STATS`: its counters and last
+errors are of every tenant's requests."""
+READ_SUBJECTS = (f"{READ_PREFIX}.>", *DISCOVERY)
 """What a reader role may request too: the reads service's endpoints (`reads.<endpoint>`,
 which its account imports from `reads.<tenant>.<endpoint>`) and its discovery subjects."""
 
@@ -184,7 +187,7 @@ class Registry:
                     f'"{READ_PREFIX}.{tenant}.>"}}, to: "{READ_PREFIX}.>"}}',
                     *(
                         f'      {{service: {{account: {WORKERS_ACCOUNT}, subject: "{srv}"}}}}'
-                        for srv in ("$SRV.*.reads", "$SRV.*.reads.>")
+                        for srv in DISCOVERY
                     ),
                 ]
             )

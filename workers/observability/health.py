@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faststream.nats import NatsBroker
+from nats.aio.client import Client
 
 from workers.store import Store, Transaction
 
@@ -57,6 +58,27 @@ def nats_check(broker: NatsBroker, url: str) -> Check:
     async def check() -> None:
         if not await broker.ping(timeout=0.5):
             raise NotReady(f"not connected to {url}")
+
+    return check
+
+
+def connected_check(nc: Client, url: str) -> Check:
+    """A plain nats-py connection (the reads service's) is connected."""
+
+    async def check() -> None:
+        if not nc.is_connected:
+            raise NotReady(f"not connected to {url}")
+
+    return check
+
+
+def all_of(checks: list[Check]) -> Check:
+    """One check that holds when each of `checks` does, the first failure its reason; a check
+    appended to the list later counts from then on."""
+
+    async def check() -> None:
+        for one in list(checks):
+            await one()
 
     return check
 

@@ -75,11 +75,17 @@ def schemas(endpoint: Endpoint) -> dict[str, str]:
     }
 
 
+WAITING_PER_SLOT = 64
+"""Requests that may wait for a read slot, per slot; beyond, an immediate 503 (retry later)
+rather than a queue that grows while the store is slow."""
+
+
 class ReadService:
     def __init__(self, settings: Config, store: Store, repos: Repositories) -> None:
         self.settings, self.store, self.repos = settings, store, repos
         self.slots = asyncio.Semaphore(settings.reads_concurrency)
         self.service: Service | None = None
+        self.in_flight: set[asyncio.Task[None]] = set()
 
     async def start(self, nc: Client) -> None:
         self.service = await add_service(
@@ -100,15 +106,33 @@ class ReadService:
             )
 
     async def stop(self) -> None:
+        """Take no more requests, then answer the ones in hand (each within its deadline)."""
         if self.service is not None:
             await self.service.stop()
+        if self.in_flight:
+            await asyncio.wait(set(self.in_flight), timeout=self.settings.reads_deadline_s + 1)
 
     def _handler(self, endpoint: Endpoint) -> Callable[[Request], Any]:
+        """nats-py calls an endpoint's handler for one request at a time: each request gets a
+        task of its own, so READS_CONCURRENCY reads of one endpoint run at once."""
+
         async def handle(request: Request) -> None:
-            body = await self.answer(endpoint, request.subject, request.data)
-            await request.respond(body)
+            task = asyncio.create_task(self._respond(endpoint, request))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
 
         return handle
+
+    async def _respond(self, endpoint: Endpoint, request: Request) -> None:
+        try:
+            if len(self.in_flight) > WAITING_PER_SLOT * self.settings.reads_concurrency:
+                raise ServiceError("503", "busy: too many reads waiting; retry shortly")
+            await request.respond(await self.answer(endpoint, request.subject, request.data))
+        except ServiceError as e:
+            await _answer_error(request, e.code, e.description)
+        except Exception as e:  # a defect: answered as one and logged, never a silent timeout
+            log.exception("reads.%s failed", endpoint.name)
+            await _answer_error(request, "500", f"internal error: {type(e).__name__}")
 
     async def answer(self, endpoint: Endpoint, subject: str, data: bytes) -> bytes:
         """The response body, or ServiceError (400, 404, 503, 504) with the reason."""
@@ -206,6 +230,13 @@ class ReadService:
             restorable=reason is None,
             reason=reason,
         )
+
+
+async def _answer_error(request: Request, code: str, description: str) -> None:
+    try:
+        await request.respond_error(code, description)
+    except Exception as e:  # the connection went away: the caller times out
+        log.warning("could not answer a read with %s: %r", code, e)
 
 
 def _page(

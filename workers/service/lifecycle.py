@@ -21,7 +21,13 @@ from workers.config import Config, ConfigError
 from workers.nats.local_server import LocalNatsServer, reachable
 from workers.nats.tenancy import Registry, TenancyError, as_workers, reload_server
 from workers.observability.endpoint import Observability
-from workers.observability.health import started_check, store_check
+from workers.observability.health import (
+    Check,
+    all_of,
+    connected_check,
+    started_check,
+    store_check,
+)
 from workers.service.wiring import open_configured_store, repositories
 from workers.service.worker import build_worker, run_until_stopped
 from workers.tasks import cancel_and_wait
@@ -79,7 +85,11 @@ async def run_reads_part(settings: Config, stop: asyncio.Event, obs: Observabili
 
     store = open_configured_store(settings)
     serving = asyncio.Event()
-    obs.health.add("reads", started_check(serving.is_set, "reads service starting"))
+    checks: list[Check] = [
+        started_check(serving.is_set, "reads service starting"),
+        store_check(store),
+    ]
+    obs.health.add("reads", all_of(checks))  # one name: `run` has the workers' nats and store
     try:
         try:
             nc = await nats.connect(
@@ -89,6 +99,7 @@ async def run_reads_part(settings: Config, stop: asyncio.Event, obs: Observabili
             refused = credentials_refused(settings.nats_url, e)
             raise refused or ConnectionError(f"cannot reach NATS at {settings.nats_url}") from None
         service = ReadService(settings, store, repositories(settings))
+        checks.append(connected_check(nc, settings.nats_url))
         try:
             await service.start(nc)
             serving.set()

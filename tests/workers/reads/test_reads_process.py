@@ -48,6 +48,7 @@ async def test_serve_reads_answers_what_the_workers_stored_and_stops_on_sigterm(
     try:
         await wait_ready(port, proc, timeout=30)
         _, body = await aget(port, "/readyz")
+        # one check: started, the store answers, NATS connected
         assert json.loads(body) == {"ready": True, "checks": {"reads": "ok"}}
         ask = {"tenant": str(tenant), "conversation": str(conversation)}
         reply = await producer.request("reads.messages.token_count", json.dumps(ask).encode(), 5)

@@ -45,6 +45,7 @@ from workers.repositories import (
     AuditRepository,
     ConversationRepository,
     CursorRepository,
+    ErasureRepository,
     FileRepository,
     HoldRepository,
     LeaseRepository,
@@ -56,6 +57,7 @@ from workers.repositories import (
     TenantRegistry,
 )
 from workers.repositories.cursors import Continuation
+from workers.repositories.erasures import Erasure
 from workers.repositories.holds import Hold
 from workers.store.keys import Keys
 from workers.store.port import KeyValue, Store, Transaction
@@ -512,6 +514,20 @@ def _job_state(tr: Transaction, r: Repositories, t: UUID, ids: Ids) -> None:
         r.leases.release(tr, job, "me")
 
 
+def _erasure(tr: Transaction, r: Repositories, t: UUID, ids: Ids) -> None:
+    """What `subject erase` does to A's user: its marker and the batches that remove or
+    pseudonymise the user's records."""
+    user = ids.users[0]
+    r.erasures.put(tr, t, user, Erasure(run_id=ids.events[0], started_at=T0))
+    assert r.erasures.get(tr, t, user) is not None
+    assert r.erasures.erased_among(tr, [(t, user)]) == {(t, user): ids.events[0]}
+    r.conversations.clear_counts(tr, t, ids.conversations[1])
+    while r.settings.erase_user_batch(tr, t, user, 2):
+        pass
+    while r.audit.pseudonymise_batch(tr, t, user, 2):
+        pass
+
+
 def _cleanup_batches(tr: Transaction, r: Repositories, t: UUID, ids: Ids) -> None:
     cutoff = T0 + timedelta(days=60)
     for step in (
@@ -543,6 +559,7 @@ COVERED: dict[type, set[str]] = {
         "add_counts",
         "counts",
         "merge_many",
+        "clear_counts",
     },
     MessageRepository: {
         "create",
@@ -563,6 +580,7 @@ COVERED: dict[type, set[str]] = {
         "delete",
         "cleanup_batch",
         "cleanup_old_events",
+        "pseudonymise_batch",
     },
     FileRepository: {
         "create",
@@ -595,11 +613,13 @@ COVERED: dict[type, set[str]] = {
         "list_by_category",
         "apply_change",
         "expire_tombstones",
+        "erase_user_batch",
     },
     AppliedEvents: {"applied", "mark", "expire_batch"},
     HoldRepository: {"put", "delete", "list"},
     RetentionRepository: {"get", "set", "clear"},
     CursorRepository: {"get", "save", "clear"},
+    ErasureRepository: {"get", "put", "erased_among"},
     # leases are global by design: one key per job, each an allowed key
     LeaseRepository: {"get", "acquire", "renew", "release"},
     # the registry is global by design: `mark_seen(A)` writes A's entry (an allowed key), and
@@ -685,6 +705,7 @@ async def test_everything_scoped_to_a_tenant_touches_only_its_keys(
                 assert [r.tenant for r in summary.tenants] == [a]
             await recording.transact(lambda tr: _writes(tr, repos, a, w.ids))
             await recording.transact(lambda tr: _job_state(tr, repos, a, w.ids))
+            await recording.transact(lambda tr: _erasure(tr, repos, a, w.ids))
 
             assert log, "nothing was recorded"
             assert escapes(log, keys, a) == []

@@ -55,6 +55,12 @@ async def test_a_tenants_reader_reads_its_own_records_only(tenancy: Tenancy) -> 
         assert json.loads(data)["id"] == str(theirs)
         info = json.loads((await a_ide.nc.request("$SRV.INFO.reads", b"", timeout=5)).data)
         assert info["name"] == "reads"
+        try:  # every tenant's counters and last errors: not a tenant's to read
+            await a_ide.nc.request("$SRV.STATS.reads", b"", timeout=1)
+            raise AssertionError("a tenant read the service's statistics")
+        except (NatsTimeout, NoRespondersError):
+            pass
+        await eventually(lambda: len(a_ide.refusals) == 1, what="the STATS request refused")
 
         monitor = await connect(t.server, t.a_files)  # a file-monitor reads nothing
         try:
