@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
@@ -29,6 +30,20 @@ Tenant = Annotated[UUID, typer.Option(help="The tenant (UUID).", show_default=Fa
 User = Annotated[UUID, typer.Option(help="The user (UUID).", show_default=False)]
 
 
+def _progress(verb: str) -> Callable[[str, int], None]:
+    """One line on stderr, rewritten as each kind's count grows."""
+
+    def show(kind: str, n: int) -> None:
+        sys.stderr.write(f"\r{verb}: {kind.replace('_', ' ')} {n:,}   ")
+        sys.stderr.flush()
+
+    return show
+
+
+def _clear_progress() -> None:
+    sys.stderr.write("\r" + " " * 50 + "\r")
+
+
 @subject.command("export")
 def export_command(
     tenant: Tenant,
@@ -45,14 +60,11 @@ def export_command(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageProblem(f"{out} is not an empty folder: give a new or empty one")
 
-    def progress(kind: str, n: int) -> None:
-        sys.stderr.write(f"\rexport: {kind} {n:,}   ")
-        sys.stderr.flush()
-
+    progress = _progress("export")
     manifest = asyncio.run(
         with_store(lambda s, r: export_subject(s, r, tenant, user, out, progress))
     )
-    sys.stderr.write("\r" + " " * 40 + "\r")
+    _clear_progress()
     total = sum(f.records for f in manifest.files.values())
     counts = ", ".join(f"{kind} {f.records:,}" for kind, f in manifest.files.items())
     print(f"exported {output.counted(total, 'record')} of user {user} to {out}: {counts}")
@@ -82,10 +94,7 @@ async def _erase(tenant: UUID, user: UUID, dry_run: bool, as_json: bool) -> int:
     from workers.privacy.erasure import erase_subject
 
     config = settings()
-
-    def progress(kind: str, n: int) -> None:
-        sys.stderr.write(f"\rerase: {kind.replace('_', ' ')} {n:,}   ")
-        sys.stderr.flush()
+    progress = _progress("erase")
 
     async with nats_connection(config) as nc, existing_store(config) as (store, repos):
         try:
@@ -103,7 +112,7 @@ async def _erase(tenant: UUID, user: UUID, dry_run: bool, as_json: bool) -> int:
         if dry_run:
             report.counts["dead_letters"] = await remove_about(nc, tenant, user, dry_run=True)
         sealed = None if dry_run else await _seal(config, store, repos, tenant)
-    sys.stderr.write("\r" + " " * 50 + "\r")
+    _clear_progress()
     if as_json:
         output.print_json(
             {

@@ -84,18 +84,19 @@ class _EventMetrics(NatsMetricsSettingsProvider):
     __slots__ = ()
 
     def get_consume_attrs_from_message(self, msg: StreamMessage[Msg]) -> ConsumeAttrs:
-        attrs = super().get_consume_attrs_from_message(msg)
-        attrs["destination_name"] = split_tenant(attrs["destination_name"])[1]
-        return attrs
+        return _untenanted(super().get_consume_attrs_from_message(msg))
 
 
 class _BatchEventMetrics(BatchNatsMetricsSettingsProvider):
     __slots__ = ()
 
     def get_consume_attrs_from_message(self, msg: StreamMessage[list[Msg]]) -> ConsumeAttrs:
-        attrs = super().get_consume_attrs_from_message(msg)
-        attrs["destination_name"] = split_tenant(attrs["destination_name"])[1]
-        return attrs
+        return _untenanted(super().get_consume_attrs_from_message(msg))
+
+
+def _untenanted(attrs: ConsumeAttrs) -> ConsumeAttrs:
+    attrs["destination_name"] = split_tenant(attrs["destination_name"])[1]
+    return attrs
 
 
 def _metrics_provider(

@@ -80,7 +80,7 @@ async def erase_subject(
     """Erase `user` of `tenant` (or count what would go); SubjectHeld if a hold covers them."""
     await _refuse_if_held(store, repos, tenant, user)
     if dry_run:
-        return ErasureReport(uuid7(), await _count(store, repos, tenant, user), dry_run=True)
+        return ErasureReport(uuid7(), await _would_erase(store, repos, tenant, user), dry_run=True)
     erasure = await store.transact(lambda tr: _begin(tr, repos, tenant, user))
     if erasure.finished_at is not None:
         return ErasureReport(erasure.run_id, erasure.counts, already=True)
@@ -178,9 +178,20 @@ class _Run:
         self.store, self.repos, self.tenant, self.user = store, repos, tenant, user
         self.progress = progress
 
-    def _count(self, tr: Transaction, added: dict[str, int], **cursor: str | None) -> Erasure:
+    def _marker(self, tr: Transaction) -> Erasure:
         erasure = self.repos.erasures.get(tr, self.tenant, self.user)
-        assert erasure is not None
+        assert erasure is not None, "begun in an earlier transaction"
+        return erasure
+
+    def _count(
+        self,
+        tr: Transaction,
+        added: dict[str, int],
+        erasure: Erasure | None = None,
+        **cursor: str | None,
+    ) -> Erasure:
+        """Add `added` to the marker's counts (`erasure`: the marker this transaction read)."""
+        erasure = erasure or self._marker(tr)
         for kind, n in added.items():
             erasure.counts[kind] = erasure.counts.get(kind, 0) + n
         for name, value in cursor.items():
@@ -197,8 +208,7 @@ class _Run:
         add it twice)."""
 
         def step(tr: Transaction) -> Erasure:
-            erasure = self.repos.erasures.get(tr, self.tenant, self.user)
-            assert erasure is not None
+            erasure = self._marker(tr)
             erasure.counts[kind] = n
             self.repos.erasures.put(tr, self.tenant, self.user, erasure)
             return erasure
@@ -229,7 +239,7 @@ class _Run:
             conversation = page.items[0].id
             messages = repos.messages.list_by_conversation(tr, tenant, conversation, 0, STEP)
             for message in messages.items:
-                repos.messages.delete(tr, tenant, message.id)
+                repos.messages.remove(tr, message)
             if messages.items:
                 return True, self._count(tr, {"messages": len(messages.items)})
             repos.conversations.clear_counts(tr, tenant, conversation)
@@ -249,14 +259,14 @@ class _Run:
         spec = repos.files.spec()
 
         def step(tr: Transaction) -> tuple[bool, Erasure]:
-            erasure = repos.erasures.get(tr, tenant, user)
-            assert erasure is not None
+            erasure = self._marker(tr)
             page = repos.tenants.records(tr, spec, tenant, STEP, erasure.files_after)
             mine = [f for f in page.items if isinstance(f, File) and f.user_id == user]
             for file in mine:
                 repos.files.purge(tr, file)
             after = page.next
-            return after is not None, self._count(tr, {"files": len(mine)}, files_after=after)
+            counted = self._count(tr, {"files": len(mine)}, erasure, files_after=after)
+            return after is not None, counted
 
         while True:
             more, erasure = await self.store.transact(step)
@@ -272,8 +282,7 @@ class _Run:
         prefixes = sorted((tk.file_history, tk.file_history_head), key=lambda p: p.range()[0])
 
         def step(tr: Transaction) -> tuple[bool, Erasure]:
-            erasure = repos.erasures.get(tr, tenant, user)
-            assert erasure is not None
+            erasure = self._marker(tr)
             at = bytes.fromhex(erasure.history_after) if erasure.history_after else None
             removed, last = 0, None
             for prefix in prefixes:
@@ -291,9 +300,8 @@ class _Run:
                     last = rows[-1][0]
                     break
             cursor = last.hex() if last is not None else None
-            return last is not None, self._count(
-                tr, {"file_history": removed}, history_after=cursor
-            )
+            counted = self._count(tr, {"file_history": removed}, erasure, history_after=cursor)
+            return last is not None, counted
 
         while True:
             more, erasure = await self.store.transact(step)
@@ -302,7 +310,9 @@ class _Run:
                 return
 
 
-async def _count(store: Store, repos: Repositories, tenant: UUID, user: UUID) -> dict[str, int]:
+async def _would_erase(
+    store: Store, repos: Repositories, tenant: UUID, user: UUID
+) -> dict[str, int]:
     """What an erasure would remove or pseudonymise (`--dry-run`), read page by page."""
     counts = dict.fromkeys(KINDS[1:], 0)  # the dead letters are counted by the caller
     asked = {

@@ -85,14 +85,20 @@ class MessageRepository(Repository):
 
     def delete(self, tr: Transaction, tenant_id: UUID, message_id: UUID) -> bool:
         """Remove a message, its index entry, and its share of the conversation's counters."""
-        tk = self.keys.tenant(tenant_id)
-        old = self._load(tr, tk, message_id)
+        old = self._load(tr, self.keys.tenant(tenant_id), message_id)
         if old is None:
             return False
-        tr.clear_range(*tk.messages.range(message_id))
-        diff_indexes(tr, _entries(tk, old), {})
-        self.conversations.add_counts(tr, tenant_id, old.conversation_id, -1, -old.token_count)
+        self.remove(tr, old)
         return True
+
+    def remove(self, tr: Transaction, message: Message) -> None:
+        """`delete` of a message already read (an erasure lists, then removes)."""
+        tk = self.keys.tenant(message.tenant_id)
+        tr.clear_range(*tk.messages.range(message.id))
+        diff_indexes(tr, _entries(tk, message), {})
+        self.conversations.add_counts(
+            tr, message.tenant_id, message.conversation_id, -1, -message.token_count
+        )
 
     def count_tokens(self, tr: Transaction, tenant_id: UUID, conversation_id: UUID) -> int:
         """From the conversation's counter: O(1), never a scan of its messages."""

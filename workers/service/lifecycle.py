@@ -183,11 +183,8 @@ def start_local_nats(settings: Config) -> LocalNatsServer | None:
     parsed = urlparse(settings.nats_url)
     if parsed.hostname not in ("127.0.0.1", "localhost"):
         raise ConnectionError(f"NATS_URL {settings.nats_url} is not reachable")
-    accounts = None
-    if settings.multi_tenant:  # the accounts `tenants add|creds|revoke` keep current
-        registry = Registry(settings.data_dir)
-        registry.save()
-        accounts = registry.accounts_conf
+    # multi-tenant: the accounts `multi_tenant_accounts` saved, which `tenants …` keep current
+    accounts = Registry(settings.data_dir).accounts_conf if settings.multi_tenant else None
     server = LocalNatsServer(
         settings.data_dir / "nats",
         port=parsed.port or 4222,

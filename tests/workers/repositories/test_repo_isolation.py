@@ -522,6 +522,8 @@ def _erasure(tr: Transaction, r: Repositories, t: UUID, ids: Ids) -> None:
     assert r.erasures.get(tr, t, user) is not None
     assert r.erasures.erased_among(tr, [(t, user)]) == {(t, user): ids.events[0]}
     r.conversations.clear_counts(tr, t, ids.conversations[1])
+    if (message := r.messages.get_by_id(tr, t, ids.messages[1])) is not None:
+        r.messages.remove(tr, message)
     while r.settings.erase_user_batch(tr, t, user, 2):
         pass
     while r.audit.pseudonymise_batch(tr, t, user, 2):
@@ -568,6 +570,7 @@ COVERED: dict[type, set[str]] = {
         "list_by_conversation",
         "delete",
         "count_tokens",
+        "remove",
     },
     AuditRepository: {
         "create",
