@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 import nats  # noqa: E402
 import nats.errors  # noqa: E402
 import nats.js.errors  # noqa: E402
+from naive_baseline import message_sent as naive_message_sent  # noqa: E402
 from nats.aio.client import Client  # noqa: E402
 from nats.js import JetStreamContext  # noqa: E402
 
@@ -79,23 +80,10 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def message_sent(tenant: str, conversation: str, user: str, at: datetime) -> bytes:
-    """A `message.sent` as the IDE sends it (the shape of bench/naive_baseline.py's)."""
-    return json.dumps(
-        {
-            "event_id": str(uuid.uuid4()),
-            "tenant_id": tenant,
-            "user_id": user,
-            "occurred_at": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "workspace_session_id": None,
-            "source": "ide",
-            "conversation_id": conversation,
-            "message_id": str(uuid.uuid4()),
-            "role": "user",
-            "content": "How should I refactor the auth module? " * 8,
-            "model": "qwen/qwq-32b",
-            "token_count": 150,
-        }
-    ).encode()
+    """bench/naive_baseline.py's `message.sent`, at `at`."""
+    body = json.loads(naive_message_sent(tenant, conversation, user))
+    body["occurred_at"] = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return json.dumps(body).encode()
 
 
 def percentile(values: list[float], q: float) -> float:

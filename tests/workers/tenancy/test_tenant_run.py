@@ -19,24 +19,32 @@ from workers.nats.local_server import free_port
 STOP_WITHIN_S = 30.0
 
 
+def multi_tenant_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """`run` in the multi-tenant mode on free ports, its store and DATA_DIR in `tmp_path`."""
+    return {
+        **os.environ,
+        "MULTI_TENANT": "true",
+        "NATS_URL": f"nats://127.0.0.1:{free_port()}",
+        "STORE_URL": f"sqlite:///{tmp_path / 'workers.db'}",
+        "DATA_DIR": str(tmp_path / "data"),
+        **settings,
+    }
+
+
 async def test_run_with_a_tenants_watcher_and_the_operators_commands(tmp_path: Path) -> None:
     tenant, session = uuid.uuid4(), uuid.uuid4()
     watched = tmp_path / "project"
     watched.mkdir()
     (watched / "a.py").write_text("print('a')\n")
     metrics_port = free_port()
-    env = {
-        **os.environ,
-        "MULTI_TENANT": "true",
-        "NATS_URL": f"nats://127.0.0.1:{free_port()}",
-        "STORE_URL": f"sqlite:///{tmp_path / 'workers.db'}",
-        "DATA_DIR": str(tmp_path / "data"),
-        "METRICS_HOST": "127.0.0.1",
-        "METRICS_PORT": str(metrics_port),
-        "SCHEDULER_ENABLED": "false",
-        "LOG_LEVEL": "INFO",
-        "LOG_FORMAT": "json",
-    }
+    env = multi_tenant_env(
+        tmp_path,
+        METRICS_HOST="127.0.0.1",
+        METRICS_PORT=str(metrics_port),
+        SCHEDULER_ENABLED="false",
+        LOG_LEVEL="INFO",
+        LOG_FORMAT="json",
+    )
     added = run_workers(env, "tenants", "add", str(tenant))
     assert added.returncode == 0, added.stderr
     watching = {
@@ -90,17 +98,13 @@ def test_run_refuses_a_watcher_of_a_tenant_not_added(tmp_path: Path) -> None:
     watched = tmp_path / "project"
     watched.mkdir()
     tenant = uuid.uuid4()
-    env = {
-        **os.environ,
-        "MULTI_TENANT": "true",
-        "NATS_URL": f"nats://127.0.0.1:{free_port()}",
-        "STORE_URL": f"sqlite:///{tmp_path / 'workers.db'}",
-        "DATA_DIR": str(tmp_path / "data"),
-        "METRICS_PORT": "0",
-        "WATCH_DIR": str(watched),
-        "WATCH_TENANT": str(tenant),
-        "WATCH_SESSION": str(uuid.uuid4()),
-    }
+    env = multi_tenant_env(
+        tmp_path,
+        METRICS_PORT="0",
+        WATCH_DIR=str(watched),
+        WATCH_TENANT=str(tenant),
+        WATCH_SESSION=str(uuid.uuid4()),
+    )
     out = run_workers(env, "run")
     assert out.returncode == 2, out.stderr
     assert out.stderr.strip().splitlines() == [
@@ -110,16 +114,9 @@ def test_run_refuses_a_watcher_of_a_tenant_not_added(tmp_path: Path) -> None:
 
 
 def test_run_with_a_wrong_workers_password_stops_with_one_line(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "MULTI_TENANT": "true",
-        "NATS_URL": f"nats://127.0.0.1:{free_port()}",
-        "STORE_URL": f"sqlite:///{tmp_path / 'workers.db'}",
-        "DATA_DIR": str(tmp_path / "data"),
-        "METRICS_PORT": "0",
-        "NATS_USER": "workers",
-        "NATS_PASSWORD": "not-the-password",
-    }
+    env = multi_tenant_env(
+        tmp_path, METRICS_PORT="0", NATS_USER="workers", NATS_PASSWORD="not-the-password"
+    )
     out = run_workers(env, "run")
     assert out.returncode == 2, out.stderr
     (line,) = [x for x in out.stderr.splitlines() if not x.startswith(("{", "INFO", "WARNING"))]
